@@ -1,0 +1,19 @@
+"""Task registry: the paper's 12 datasets (6 task types) and the embedded synthetic benchmark."""
+
+from __future__ import annotations
+
+from tasks.base import (
+    REQUIRED_CAPABILITIES,
+    EvalResult,
+    RequiredFile,
+    Sample,
+    Task,
+    TaskType,
+    VideoProtocol,
+)
+from tasks.registry import TASKS, create_task, task_names
+
+__all__ = [
+    "REQUIRED_CAPABILITIES", "EvalResult", "RequiredFile", "Sample", "Task", "TaskType", "VideoProtocol",
+    "TASKS", "create_task", "task_names",
+]
