@@ -1,4 +1,4 @@
-"""Paper-style tables and sweep figures: the paper's reported numbers and measured runs, in the paper's layouts.
+"""Paper-style tables and sweep figures, from the paper's reported numbers or from measured runs.
 
 Public entry points:
 

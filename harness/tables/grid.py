@@ -133,3 +133,21 @@ def mark_best(grid: Grid, columns: list[int] | None = None) -> None:
         for r in grid.data_rows():
             c = r.cells[j]
             c.best = (not c.missing) and math.isclose(float(c.value), float(best), rel_tol=0, abs_tol=1e-9)
+
+
+def measured_legend(grid: Grid, delta_meaning: str = "(+x) = Finsta-X minus X on the means") -> str:
+    """The caption's key for a measured grid, listing only the decorations the grid actually uses."""
+    cells = [c for r in grid.data_rows() for c in r.cells]
+    parts = ["mean ± std over seeds (sample std, shown from two seeds)"]
+    if any(c.delta is not None for c in cells):
+        rel = any(c.delta is not None and c.delta_kind == "rel" for c in cells)
+        parts.append("(↑x%) = percent change of +Finsta over Raw" if rel else delta_meaning)
+    if any(c.paper is not None or c.paper_text for c in cells):
+        parts.append("[x] = value reported in the paper")
+    if any(c.best for c in cells):
+        parts.append("bold = best mean per column")
+    if any(col.lower_is_better for col in grid.columns) or any(r.label.endswith(" ↓") for r in grid.rows):
+        parts.append("↓ = lower is better")
+    if any(c.show_n for c in cells):
+        parts.append("[n=k] = seeds behind a cell that has fewer than its row")
+    return "; ".join(parts) + "."

@@ -24,13 +24,33 @@ __all__ = [
 
 # Registry names in the order of the paper's Table 10 (VLMs, then LVLMs).
 HOST_ORDER: tuple[str, ...] = (
-    "univl", "violet", "videoclip", "clip4clip", "mcq", "hdvila", "clover", "lfvila", "allinone",
-    "internvideo", "videollama", "videochatgpt", "videollava",
+    "univl",
+    "violet",
+    "videoclip",
+    "clip4clip",
+    "mcq",
+    "hdvila",
+    "clover",
+    "lfvila",
+    "allinone",
+    "internvideo",
+    "videollama",
+    "videochatgpt",
+    "videollava",
 )
 _HOST_LABELS = {
-    "univl": "UniVL", "violet": "VIOLET", "videoclip": "VideoCLIP", "clip4clip": "CLIP4Clip", "mcq": "MCQ",
-    "hdvila": "HDVILA", "clover": "Clover", "lfvila": "LFVILA", "allinone": "All-in-one",
-    "internvideo": "InternVideo", "videollama": "Video-LLaMA", "videochatgpt": "Video-ChatGPT",
+    "univl": "UniVL",
+    "violet": "VIOLET",
+    "videoclip": "VideoCLIP",
+    "clip4clip": "CLIP4Clip",
+    "mcq": "MCQ",
+    "hdvila": "HDVILA",
+    "clover": "Clover",
+    "lfvila": "LFVILA",
+    "allinone": "All-in-one",
+    "internvideo": "InternVideo",
+    "videollama": "Video-LLaMA",
+    "videochatgpt": "Video-ChatGPT",
     "videollava": "Video-LLaVA",
 }
 
@@ -86,7 +106,20 @@ _METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "throughput": ("Throughput (samples/s)", False, ("throughput", "samples_per_s", "samples_per_sec")),
 }
 _METRIC_ALIASES = {a: k for k, (_, _, aliases) in _METRICS.items() for a in aliases}
-_LOWER_SUFFIXES = ("_s", "_ms", "_sec", "time", "latency", "loss", "mem", "memory", "_gb", "_mb", "flops", "params")
+_LOWER_SUFFIXES = (
+    "_s",
+    "_ms",
+    "_sec",
+    "time",
+    "latency",
+    "loss",
+    "mem",
+    "memory",
+    "_gb",
+    "_mb",
+    "flops",
+    "params",
+)
 
 
 def _squash(name: str) -> str:
@@ -140,7 +173,7 @@ def dataset_label(dataset: str) -> str:
 
 
 def host_key(host: str) -> str:
-    """Registry name of a host tag: ``"clover.msrvtt_ft"`` -> ``"clover"``, ``"Video-LLaVA"`` -> ``"videollava"``."""
+    """Registry name of a host tag: ``"clover.msrvtt_ft"`` -> ``"clover"``."""
     base = str(host).split(".", 1)[0]
     sq = _squash(base)
     return sq if sq in _HOST_LABELS else base.strip().lower()

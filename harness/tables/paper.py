@@ -18,21 +18,50 @@ from harness.tables.layouts import LAYOUTS, TableLayout, layout_for
 from harness.tables.names import host_label
 from harness.tables.render import render_grid
 
-__all__ = ["DEFAULT_PAPER_DIR", "build_paper_grid", "load_paper_frame", "load_paper_table", "render_paper_tables"]
+__all__ = [
+    "DEFAULT_PAPER_DIR",
+    "build_paper_grid",
+    "load_paper_frame",
+    "load_paper_table",
+    "render_paper_tables",
+]
 
 DEFAULT_PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
-REQUIRED = ["table", "section", "row_order", "method", "host", "finsta", "variant", "ablation", "col_order",
-            "dataset", "dataset_key", "task_type", "metric", "metric_key", "higher_is_better", "setting", "value",
-            "printed", "underlined", "note"]
+REQUIRED = [
+    "table",
+    "section",
+    "row_order",
+    "method",
+    "host",
+    "finsta",
+    "variant",
+    "ablation",
+    "col_order",
+    "dataset",
+    "dataset_key",
+    "task_type",
+    "metric",
+    "metric_key",
+    "higher_is_better",
+    "setting",
+    "value",
+    "printed",
+    "underlined",
+    "note",
+]
 _BOOL = {"true": True, "false": False}
 
 PAPER_NOTES: dict[str, list[str]] = {
-    "table08": ["AVG = mean of the six columns, (x) = AVG minus the full model's AVG, both computed here. The "
-                "paper prints 59.9 and 58.9 for the GTrm→GAT and R-GTrm→RGNN averages (truncated).",
-                "HDVILA columns: Finsta-HDVILA; LFVILA columns: Finsta-LFVILA (L-Vid). The paper's DiDeMo "
-                "R@1 of the full model (49.3) differs from Table 3 (41.3)."],
-    "table09": ["Raw: the host's pre-training; +Finsta: with Finsta post-training. (↑x%) = percent change, "
-                "computed here."],
+    "table08": [
+        "AVG = mean of the six columns, (x) = AVG minus the full model's AVG, both computed here. The "
+        "paper prints 59.9 and 58.9 for the GTrm→GAT and R-GTrm→RGNN averages (truncated).",
+        "HDVILA columns: Finsta-HDVILA; LFVILA columns: Finsta-LFVILA (L-Vid). The paper's DiDeMo "
+        "R@1 of the full model (49.3) differs from Table 3 (41.3).",
+    ],
+    "table09": [
+        "Raw: the host's pre-training; +Finsta: with Finsta post-training. (↑x%) = percent change, "
+        "computed here."
+    ],
 }
 
 
@@ -79,7 +108,9 @@ def load_paper_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def load_paper_frame(paper_dir: str | Path | None = None, tables: Iterable[str | int] | None = None) -> pd.DataFrame:
+def load_paper_frame(
+    paper_dir: str | Path | None = None, tables: Iterable[str | int] | None = None
+) -> pd.DataFrame:
     """All result tables (not Table 10) of ``paper_dir`` as one tidy frame."""
     paper_dir = Path(paper_dir) if paper_dir is not None else DEFAULT_PAPER_DIR
     names = [layout_for(t).name for t in tables] if tables is not None else list(LAYOUTS)
@@ -96,18 +127,23 @@ def _caption(layout: TableLayout, source: str) -> str:
     return f"Table {layout.number} ({source}): {layout.title}."
 
 
-def _legend(layout: TableLayout) -> str:
-    parts = ["- = not reported"]
-    if layout.delta == "abs":
-        parts.insert(0, "(+x) = Finsta-X minus X, computed")
+def _legend(layout: TableLayout, df: pd.DataFrame) -> str:
+    parts = []
     if layout.mark_best:
-        parts.insert(0, "bold = best per column")
-    parts.append("↓ = lower is better")
-    return "; ".join(parts) + "."
+        parts.append("bold = best per column")
+    if layout.delta == "abs" and df["finsta"].any() and (~df["finsta"] & (df["host"] != "")).any():
+        parts.append("(+x) = Finsta-X minus X, computed here")
+    if df["underlined"].any():
+        parts.append("<u>x</u> = previous state of the art, as underlined in the paper")
+    if df["value"].isna().any():
+        parts.append("- = not reported")
+    if (~df["higher_is_better"]).any():
+        parts.append("↓ = lower is better")
+    return "; ".join(parts) + "." if parts else ""
 
 
 def build_paper_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
-    """Fill ``layout`` with the paper's numbers (``df``: the rows of one table from :func:`load_paper_table`)."""
+    """Fill ``layout`` with the paper's numbers (``df``: rows from :func:`load_paper_table`)."""
     df = df[df["table"] == layout.number]
     if df.empty:
         raise ValueError(f"no paper rows for table {layout.number}")
@@ -117,8 +153,14 @@ def build_paper_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
     columns = []
     for _, c in cols.iterrows():
         if layout.kind == "ablation":
-            columns.append(Column(host_label(c["host"]), f"{c['dataset']} ({c['metric']})", not c["higher_is_better"],
-                                  (c["col_order"],)))
+            columns.append(
+                Column(
+                    host_label(c["host"]),
+                    f"{c['dataset']} ({c['metric']})",
+                    not c["higher_is_better"],
+                    (c["col_order"],),
+                )
+            )
         else:
             columns.append(Column(c["dataset"], c["metric"], not c["higher_is_better"], (c["col_order"],)))
     cell_of = {(r.row_order, r.col_order): r for r in df.itertuples()}
@@ -149,9 +191,15 @@ def build_paper_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
                 full = avg
             elif avg is not None:
                 row.cells[-1].delta = avg - full
-    grid = Grid(layout.name, _caption(layout, "as reported in the paper") + " " + _legend(layout), columns, [],
-                row_header="Method" if layout.kind != "sg" else "SG source",
-                notes=list(PAPER_NOTES.get(layout.name, [])), section_headings=layout.section_headings)
+    grid = Grid(
+        layout.name,
+        f"{_caption(layout, 'as reported in the paper')} {_legend(layout, df)}".strip(),
+        columns,
+        [],
+        row_header="Method" if layout.kind != "sg" else "SG source",
+        notes=list(PAPER_NOTES.get(layout.name, [])),
+        section_headings=layout.section_headings,
+    )
     grid.rows = _with_headings(rows, layout.section_headings)
     if layout.mark_best:
         mark_best(grid)
@@ -173,8 +221,10 @@ def _with_headings(rows: list[Row], headings: bool) -> list[Row]:
 def _cost_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
     """Table 9: rows are cost items, columns are (host, Raw / +Finsta), deltas in percent."""
     hosts = df.drop_duplicates("row_order").sort_values("row_order")
-    columns = [Column(host_label(h["host"]), "+Finsta" if h["finsta"] else "Raw", True, (h["host"], h["finsta"]))
-               for _, h in hosts.iterrows()]
+    columns = [
+        Column(host_label(h["host"]), "+Finsta" if h["finsta"] else "Raw", True, (h["host"], h["finsta"]))
+        for _, h in hosts.iterrows()
+    ]
     rows = []
     for _, item in df.drop_duplicates("col_order").sort_values("col_order").iterrows():
         cells = []
@@ -192,12 +242,19 @@ def _cost_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
         rows.append(Row(item["metric"] + " ↓", cells, key=(item["metric_key"],)))
     for c in columns:
         c.lower_is_better = False  # the arrow sits on the row labels
-    return Grid(layout.name, _caption(layout, "as reported in the paper") + " " + _legend(layout), columns, rows,
-                row_header="Item", notes=list(PAPER_NOTES.get(layout.name, [])))
+    return Grid(
+        layout.name,
+        f"{_caption(layout, 'as reported in the paper')} {_legend(layout, df)}".strip(),
+        columns,
+        rows,
+        row_header="Item",
+        notes=list(PAPER_NOTES.get(layout.name, [])),
+    )
 
 
-def render_paper_tables(paper_dir: str | Path | None = None, fmt: str = "md",
-                        tables: Iterable[str | int] | None = None) -> dict[str, str]:
+def render_paper_tables(
+    paper_dir: str | Path | None = None, fmt: str = "md", tables: Iterable[str | int] | None = None
+) -> dict[str, str]:
     """Render the paper's Tables 1-9, 12 and 14 from ``paper_dir`` (default ``results/paper``).
 
     Args:

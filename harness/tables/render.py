@@ -25,8 +25,12 @@ def _md_cell(c: Cell) -> str:
 def to_markdown(grid: Grid) -> str:
     """GitHub-flavoured Markdown: caption, one header row (``group label``), rows, notes."""
     heads = [grid.row_header] + [f"{c.group} {c.header}".strip() for c in grid.columns] + grid.extra_headers
-    lines = [f"**{grid.caption}**", "", "| " + " | ".join(heads) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(heads) - 1)) + "|"]
+    lines = [
+        f"**{grid.caption}**",
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|" + "|".join([":---"] + ["---:"] * (len(heads) - 1)) + "|",
+    ]
     for r in grid.rows:
         if r.heading:
             lines.append("| " + " | ".join([f"*{r.label}*"] + [""] * (len(heads) - 1)) + " |")
@@ -39,10 +43,25 @@ def to_markdown(grid: Grid) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SUBS = [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
-               ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"),
-               ("$", r"\$"), ("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"),
-               ("→", r"$\rightarrow$"), ("†", r"$^\dagger$"), ("–", "--"), ("·", r"$\cdot$")]
+_LATEX_SUBS = [
+    ("\\", r"\textbackslash{}"),
+    ("&", r"\&"),
+    ("%", r"\%"),
+    ("#", r"\#"),
+    ("_", r"\_"),
+    ("{", r"\{"),
+    ("}", r"\}"),
+    ("~", r"\textasciitilde{}"),
+    ("^", r"\textasciicircum{}"),
+    ("$", r"\$"),
+    ("±", r"$\pm$"),
+    ("↑", r"$\uparrow$"),
+    ("↓", r"$\downarrow$"),
+    ("→", r"$\rightarrow$"),
+    ("†", r"$^\dagger$"),
+    ("–", "--"),
+    ("·", r"$\cdot$"),
+]
 
 
 def latex_escape(text: str) -> str:
@@ -76,8 +95,14 @@ def _tex_cell(c: Cell) -> str:
 def to_latex(grid: Grid) -> str:
     """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
     ncol = 1 + len(grid.columns) + len(grid.extra_headers)
-    out = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(grid.caption)}}}",
-           rf"\label{{tab:{grid.name}}}", r"\begin{tabular}{l" + "r" * (ncol - 1) + "}", r"\toprule"]
+    out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(grid.caption)}}}",
+        rf"\label{{tab:{grid.name}}}",
+        r"\begin{tabular}{l" + "r" * (ncol - 1) + "}",
+        r"\toprule",
+    ]
     groups: list[tuple[str, int, int]] = []  # (group, first col index (1-based in tabular), span)
     for j, c in enumerate(grid.columns):
         if groups and groups[-1][0] == c.group:
@@ -118,8 +143,22 @@ def to_latex(grid: Grid) -> str:
     return "\n".join(out) + "\n"
 
 
-CSV_FIELDS = ["table", "row_order", "section", "row", "column_group", "column", "value", "std", "n", "delta",
-              "delta_kind", "paper", "best", "text"]
+CSV_FIELDS = [
+    "table",
+    "row_order",
+    "section",
+    "row",
+    "column_group",
+    "column",
+    "value",
+    "std",
+    "n",
+    "delta",
+    "delta_kind",
+    "paper",
+    "best",
+    "text",
+]
 
 
 def _num(x: float | None) -> str:
@@ -133,11 +172,24 @@ def to_csv(grid: Grid) -> str:
     w.writeheader()
     for i, r in enumerate(grid.data_rows(), start=1):
         for col, c in zip(grid.columns, r.cells):
-            w.writerow(dict(table=grid.name, row_order=i, section=r.section, row=r.label, column_group=col.group,
-                            column=col.label, value=_num(None if c.missing else c.value), std=_num(c.std),
-                            n="" if c.n is None else c.n, delta=_num(c.delta),
-                            delta_kind=c.delta_kind if c.delta is not None else "", paper=_num(c.paper),
-                            best=str(c.best).lower(), text=_md_cell(c).replace("**", "")))
+            w.writerow(
+                dict(
+                    table=grid.name,
+                    row_order=i,
+                    section=r.section,
+                    row=r.label,
+                    column_group=col.group,
+                    column=col.label,
+                    value=_num(None if c.missing else c.value),
+                    std=_num(c.std),
+                    n="" if c.n is None else c.n,
+                    delta=_num(c.delta),
+                    delta_kind=c.delta_kind if c.delta is not None else "",
+                    paper=_num(c.paper),
+                    best=str(c.best).lower(),
+                    text=_md_cell(c).replace("**", ""),
+                )
+            )
     return buf.getvalue()
 
 

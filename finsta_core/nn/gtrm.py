@@ -1,0 +1,115 @@
+"""Edge-featured graph transformer layer of the paper's ref [22] (GTrm, Eqs 11-18), with the recurrent
+query gate (R-GTrm, Eqs 19-27) and the STGD kernel branch (Eqs 30-36) as optional parts of the same layer.
+
+One layer on a :class:`LayerGraph` (design note A.1, B.1):
+
+* per-dimension score on each edge ``j -> i``: ``s_ij = (Q_i ⊙ K_j) / sqrt(d_k) ⊙ E e_ij``  ``[E, H, d_k]``;
+* logit ``a_ij = sum_dk s_ij`` (``clamp(-5, 5)`` with ``softmax="clamp5"``), segment softmax over the
+  in-edges of ``i`` (Eq 14); node message ``sum_j w_ij V h_j`` (source value: the Eq 11 typo fixed);
+* ``h' = Norm(h + O_h concat_k(...))``, ``h_out = Norm(h' + FFN(h'))`` (Eqs 12, 13);
+* ``e' = Norm(e + O_e concat_k s_ij)``, ``e_out = Norm(e' + FFN_e(e'))`` (Eqs 16-18, ref [22] residual).
+
+With ``recurrent=True`` the query ``Q_i`` is replaced by the gated ``Q̂_i`` (Eqs 23-24, 34-36), see
+:mod:`finsta_core.nn.recurrent`. All frames of all videos are one disjoint graph: O(E d + N d^2) per layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from finsta_core.graphs.scatter import scatter_sum, segment_softmax
+from finsta_core.nn.graph import LayerGraph
+from finsta_core.nn.recurrent import QueryGate
+from finsta_core.nn.stgd import STGDBranch
+
+
+def make_norm(kind: str, d: int) -> nn.Module:
+    """``layer`` (default: the paper's Add&Norm) or ``batch`` (ref [22]; couples samples of a batch)."""
+    return nn.LayerNorm(d) if kind == "layer" else nn.BatchNorm1d(d)
+
+
+class FFN(nn.Module):
+    """Linear(d, m d) -> ReLU -> Dropout -> Linear(m d, d) (ref [22], m = 2)."""
+
+    def __init__(self, d: int, mult: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, mult * d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(mult * d, d))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def edge_attention(q: Tensor, k: Tensor, v: Tensor, ee: Tensor, edge_index: Tensor, n: int,
+                   clamp: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Ref [22] attention on an edge list.
+
+    Args:
+        q, k, v: ``[N, H, d_k]``; ee: ``[E, H, d_k]`` projected edge states; edge_index: ``[2, E]``.
+    Returns:
+        node aggregate ``[N, H, d_k]``, per-dimension scores ``s [E, H, d_k]``, weights ``w [E, H]``.
+    """
+    src, dst = edge_index[0], edge_index[1]
+    s = q.index_select(0, dst) * k.index_select(0, src) * (ee / math.sqrt(q.shape[-1]))
+    logit = s.sum(-1)
+    if clamp:
+        logit = logit.clamp(-5.0, 5.0)
+    w = segment_softmax(logit, dst, n)
+    agg = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
+    return agg, s, w
+
+
+class GTrmLayer(nn.Module):
+    """One GTrm / R-GTrm / STGD-GTrm layer (Eqs 11-36).
+
+    Args:
+        d, heads: width and heads (``d_k = d / heads``).
+        ffn_mult, dropout, norm: FFN width multiple, dropout, ``layer`` | ``batch`` norm.
+        softmax: ``stable`` (max-subtracted) or ``clamp5`` (ref [22]).
+        recurrent: add the query gate of Eqs 23-24 (R-GTrm).
+        stgd: add the STGD kernel branch of Eqs 30-33 and its gate term (Eqs 34-36); needs ``recurrent``.
+        gate, recurrence, gate_bias_init, stgd_attention, sigma_range, eps: see :class:`FinstaConfig`.
+    """
+
+    def __init__(self, d: int, heads: int, ffn_mult: int = 2, dropout: float = 0.0, norm: str = "layer",
+                 softmax: str = "stable", recurrent: bool = False, stgd: bool = False, gate: str = "convex",
+                 recurrence: str = "parallel", gate_bias_init: float = 1.0, stgd_attention: str = "additive",
+                 sigma_range: tuple[float, float] = (0.25, 32.0), eps: float = 1e-4) -> None:
+        super().__init__()
+        if stgd and not recurrent:
+            raise ValueError("the STGD branch modifies the recurrent query gate: it needs recurrent=True")
+        self.d, self.h, self.dk = d, heads, d // heads
+        self.clamp = softmax == "clamp5"
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.e_proj = nn.Linear(d, d, bias=False)
+        self.o_h = nn.Linear(d, d)
+        self.o_e = nn.Linear(d, d)
+        self.norm_h1, self.norm_h2 = make_norm(norm, d), make_norm(norm, d)
+        self.norm_e1, self.norm_e2 = make_norm(norm, d), make_norm(norm, d)
+        self.ffn_h = FFN(d, ffn_mult, dropout)
+        self.ffn_e = FFN(d, ffn_mult, dropout)
+        self.drop = nn.Dropout(dropout)
+        self.gate = QueryGate(heads, self.dk, with_z=stgd, mode=gate, recurrence=recurrence,
+                              bias_init=gate_bias_init) if recurrent else None
+        self.stgd = STGDBranch(d, heads, ffn_mult, dropout, norm, stgd_attention, sigma_range, eps) if stgd else None
+
+    def forward(self, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``h [N, d]``, ``e [E, d]`` -> updated ``h``, ``e`` and detached diagnostics."""
+        n, shape = h.shape[0], (-1, self.h, self.dk)
+        q, k, v = self.qkv(h).view(n, 3, self.h, self.dk).unbind(1)
+        diag: dict[str, Tensor] = {}
+        if self.gate is not None:
+            z = zmask = None
+            if self.stgd is not None:
+                z, zmask, sd = self.stgd(q, k, v, g)
+                diag.update(sd)
+            q, gd = self.gate(q, k, g, z, zmask)
+            diag.update(gd)
+        agg, s, _ = edge_attention(q, k, v, self.e_proj(e).view(shape), g.edge_index, n, self.clamp)
+        h1 = self.norm_h1(h + self.drop(self.o_h(agg.reshape(n, self.d))))
+        h_out = self.norm_h2(h1 + self.drop(self.ffn_h(h1)))
+        e1 = self.norm_e1(e + self.drop(self.o_e(s.reshape(-1, self.d))))
+        e_out = self.norm_e2(e1 + self.drop(self.ffn_e(e1)))
+        return h_out, e_out, diag
