@@ -63,7 +63,7 @@ class FinstaConfig:
     gate_bias_init: float = 1.0
     stgd_attention: str = "additive"
     stgd_sigma_range: tuple[float, float] = (0.25, 32.0)
-    stgd_eps: float = 1e-4
+    stgd_eps: float = 1e-6
     # Table 8 ablations (True = the full model)
     temporal_edges: bool = True
     adverbs: bool = True
@@ -91,6 +91,7 @@ class FinstaConfig:
     inject_detach: bool = True
     hsg_inject: bool = True
     trs_distance: str = "mse"
+    trs_detach_teacher: bool = True  # sg(H) in Eq 41 (Finsta is the teacher); False also trains the HSG encoder
     trs_lambdas: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(TRS_LAMBDAS))
     # Eq 42 schedule (sec 6.1)
     lambda_osc: tuple[float, float] = (0.5, 0.15)

@@ -107,7 +107,7 @@ def _host_spec(name: str):
     return spec, tag
 
 
-def _task(name: str, cfg: dict[str, Any] | None = None):
+def _task(name: str, cfg: dict[str, Any] | None = None, extra: dict[str, Any] | None = None):
     from tasks.registry import TASKS, create_task, task_names
 
     try:
@@ -117,10 +117,11 @@ def _task(name: str, cfg: dict[str, Any] | None = None):
         raise PlanError(str(err)) from None
     except RegistryError as err:
         raise PlanError(f"task {name!r} cannot be loaded: {err}") from None
-    root, options = None, {}
+    root, options = None, dict(extra or {})
     if cfg is not None:
-        root = cfg["task"]["root"] or cfg["data"]["roots"].get(getattr(cls, "dataset", "")) or None
-        options = dict(cfg["task"]["options"] or {})
+        own = name == cfg["task"]["name"]
+        root = (cfg["task"]["root"] if own else None) or cfg["data"]["roots"].get(getattr(cls, "dataset", "")) or None
+        options = {**(dict(cfg["task"]["options"] or {}) if own else {}), **options}
     try:
         return create_task(name, root=root, **options)
     except (TypeError, ValueError) as err:
@@ -169,13 +170,14 @@ def _check_checkpoint(host_name: str, spec: Any, tag: str, cfg: dict[str, Any]) 
                         f"{wt.source} and pass host.checkpoint=PATH")
 
 
-def validate_finsta_options(options: dict[str, Any], preset: str) -> None:
-    """Check ``finsta.*`` keys against ``finsta_core.FinstaConfig`` (and that the preset exists)."""
+def validate_finsta_options(options: dict[str, Any], preset: str, module: str = "finsta_core") -> None:
+    """Check ``finsta.*`` keys against ``FinstaConfig`` of the Finsta API ``module`` (and the preset)."""
+    from harness.jobs.posttrain import load_finsta_api
+
     try:
-        from finsta_core import FinstaConfig  # type: ignore[attr-defined]
-    except ImportError:
-        raise PlanError("post-training needs finsta_core.FinstaConfig, which is not available in this install") \
-            from None
+        FinstaConfig = load_finsta_api(module).FinstaConfig
+    except ImportError as err:
+        raise PlanError(f"post-training is not available: {err}") from None
     names = [f.name for f in dataclasses.fields(FinstaConfig)]
     for key in options:
         if key not in names:
@@ -243,9 +245,11 @@ def plan_runs(host: str | Sequence[str], task: str | Sequence[str], mode: str = 
             if check_files:
                 _check_files(task_obj, _splits_needed(cfg, task_obj, mode))
             if mode == "posttrain":
-                validate_finsta_options(dict(cfg["finsta"]), cfg["finsta_preset"])
+                validate_finsta_options(dict(cfg["finsta"]), cfg["finsta_preset"],
+                                        str(cfg["posttrain"].get("finsta_api", "finsta_core")))
                 data_name = cfg["posttrain"]["data"] or t
-                data_task = task_obj if data_name == t else _task(data_name, cfg)
+                data_opts = dict(cfg["posttrain"].get("data_options") or {})
+                data_task = task_obj if data_name == t and not data_opts else _task(data_name, cfg, data_opts)
                 if check_files:
                     _check_files(data_task, [cfg["posttrain"]["split"]])
             lab = {"ablation": str(cfg.get("ablation") or ""), **labels}

@@ -153,6 +153,11 @@ class Host(nn.Module):
         """Width ``d`` of each encoder's pooled output, keyed ``text`` / ``video`` / ``cross``."""
         raise NotImplementedError
 
+    def first_layer_widths(self) -> dict[str, int]:
+        """Width of each encoder's first-layer token states (Finsta's injection input, sec 5.2); defaults
+        to :meth:`encoder_widths` for hosts whose pooled outputs keep the token width."""
+        return self.encoder_widths()
+
     # -- Finsta post-training ----------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:
         """First-layer states, pooled outputs and (if ``with_losses``) the host's own losses."""

@@ -17,29 +17,13 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
 from finsta_core.graphs.scatter import scatter_sum, segment_softmax
+from finsta_core.nn.blocks import FFN, make_norm
 from finsta_core.nn.graph import LayerGraph
 from finsta_core.nn.recurrent import QueryGate
 from finsta_core.nn.stgd import STGDBranch
-
-
-def make_norm(kind: str, d: int) -> nn.Module:
-    """``layer`` (default: the paper's Add&Norm) or ``batch`` (ref [22]; couples samples of a batch)."""
-    return nn.LayerNorm(d) if kind == "layer" else nn.BatchNorm1d(d)
-
-
-class FFN(nn.Module):
-    """Linear(d, m d) -> ReLU -> Dropout -> Linear(m d, d) (ref [22], m = 2)."""
-
-    def __init__(self, d: int, mult: int = 2, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(d, mult * d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(mult * d, d))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
 
 
 def edge_attention(q: Tensor, k: Tensor, v: Tensor, ee: Tensor, edge_index: Tensor, n: int,
@@ -76,7 +60,7 @@ class GTrmLayer(nn.Module):
     def __init__(self, d: int, heads: int, ffn_mult: int = 2, dropout: float = 0.0, norm: str = "layer",
                  softmax: str = "stable", recurrent: bool = False, stgd: bool = False, gate: str = "convex",
                  recurrence: str = "parallel", gate_bias_init: float = 1.0, stgd_attention: str = "additive",
-                 sigma_range: tuple[float, float] = (0.25, 32.0), eps: float = 1e-4) -> None:
+                 sigma_range: tuple[float, float] = (0.25, 32.0), eps: float = 1e-6) -> None:
         super().__init__()
         if stgd and not recurrent:
             raise ValueError("the STGD branch modifies the recurrent query gate: it needs recurrent=True")

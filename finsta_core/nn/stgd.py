@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from finsta_core.graphs.scatter import scatter_mean, scatter_sum, segment_softmax
+from finsta_core.nn.blocks import FFN, make_norm
 from finsta_core.nn.graph import LayerGraph
 
 
@@ -42,10 +43,8 @@ class STGDBranch(nn.Module):
 
     def __init__(self, d: int, heads: int, ffn_mult: int = 2, dropout: float = 0.0, norm: str = "layer",
                  attention: str = "additive", sigma_range: tuple[float, float] = (0.25, 32.0),
-                 eps: float = 1e-4) -> None:
+                 eps: float = 1e-6) -> None:
         super().__init__()
-        from finsta_core.nn.gtrm import FFN, make_norm
-
         self.h, self.dk, self.eps, self.attention = heads, d // heads, eps, attention
         sig = torch.logspace(math.log10(sigma_range[0]), math.log10(sigma_range[1]), heads)
         self.rho = nn.Parameter(torch.log(torch.expm1(sig)))  # softplus^-1

@@ -80,6 +80,7 @@ UNFINISHED = {
     "preempted",
     "crashed",
     "incomplete",
+    "unknown",
 }
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -106,7 +107,7 @@ def prepare_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Validate ``frame`` and add canonical keys.
 
     Returns:
-        (prepared frame, number of rows left out as unfinished). The prepared frame has the added
+        (prepared frame, number of unfinished runs left out). The prepared frame has the added
         columns ``hkey`` (host registry name), ``tt`` (task type), ``ds`` (dataset key; the task name
         when ``dataset`` is empty) and ``mk`` (metric key).
 
@@ -126,7 +127,9 @@ def prepare_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         if col not in df.columns:
             df[col] = default
     status = df["status"].map(_blank).str.lower()
-    dropped = int(status.isin(UNFINISHED).sum())
+    gone = status.isin(UNFINISHED)
+    ids = df.loc[gone, "run_id"].map(_blank)
+    dropped = int(ids.nunique()) if (ids != "").all() else int(gone.sum())
     df = df[~status.isin(UNFINISHED)].copy()
     vals = pd.to_numeric(df["value"], errors="coerce")
     bad = vals.isna() & df["value"].notna() & (df["value"].map(_blank) != "")
@@ -191,7 +194,7 @@ def aggregate(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         .agg(
             mean=("value", "mean"),
             std=("value", lambda s: s.std(ddof=1) if len(s) > 1 else float("nan")),
-            n=("seed", "nunique"),
+            n=("value", "size"),
             samples=("sample_set", _join),
             protocols=("protocol_set", _join),
         )

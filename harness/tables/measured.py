@@ -212,7 +212,7 @@ def build_measured_grids(
     grids.update(sweep_grids(df[(df["sweep"] != "") & ~is_cost], paper, all_metrics))
     if dropped:
         for g in grids.values():
-            g.notes.append(f"Left out: {dropped} metric row(s) of unfinished runs (failed, running, ...).")
+            g.notes.append(f"Left out: {dropped} unfinished run(s) (failed, running, ...).")
     return grids
 
 

@@ -134,7 +134,7 @@ def _legend(layout: TableLayout, df: pd.DataFrame) -> str:
     if layout.delta == "abs" and df["finsta"].any() and (~df["finsta"] & (df["host"] != "")).any():
         parts.append("(+x) = Finsta-X minus X, computed here")
     if df["underlined"].any():
-        parts.append("<u>x</u> = previous state of the art, as underlined in the paper")
+        parts.append("underlined = previous state of the art, as marked in the paper")
     if df["value"].isna().any():
         parts.append("- = not reported")
     if (~df["higher_is_better"]).any():

@@ -14,8 +14,9 @@ defined, unstable sort). We make the rule explicit (``tie_rule``):
 * ``argsort``: position in a *stable* descending sort (ties broken by gallery index, lower first).
 
 Several ground truths for one query (a video with several captions, queried video-to-text): the query's rank
-is the best (smallest) rank among its ground truths, with the other ground truths left in the gallery.
-This is the rule of collaborative-experts / COCO-style ``v2t``. CLIP4Clip's multi-sentence ``v2t`` instead
+is the rank of its best-scoring ground truth among the *non*-ground-truth items (the other ground truths never
+count against it, even when tied). This is the min-over-ground-truths rule of collaborative-experts /
+COCO-style ``v2t``. CLIP4Clip's multi-sentence ``v2t`` instead
 first collapses every video's caption group to its maximum similarity; :func:`group_max` builds that
 matrix so both conventions are available.
 """
@@ -61,20 +62,21 @@ def ranks_from_scores(scores: np.ndarray, positives: Sequence[Sequence[int]] | n
         if min(ps) < 0 or max(ps) >= g:
             raise ValueError(f"query {i}: ground truth index out of range [0, {g})")
         row = s[i]
-        gt = row[ps]  # [P]
-        greater = (row[None, :] > gt[:, None]).sum(1)  # [P]
-        equal = (row[None, :] == gt[:, None]).sum(1) - 1  # other items tied with this ground truth
+        neg = np.ones(g, dtype=bool)
+        neg[ps] = False  # other ground truths never count against the best one
+        best = row[ps].max()
+        greater = int((row[neg] > best).sum())
+        equal = int((row[neg] == best).sum())
         if tie_rule == "optimistic":
             r = 1 + greater
         elif tie_rule == "pessimistic":
             r = 1 + greater + equal
         elif tie_rule == "mean":
             r = 1 + greater + equal / 2.0
-        else:  # stable argsort: ties before the ground truth's index come first
-            idx = np.asarray(ps)
-            before = np.array([(row[:j] == row[j]).sum() for j in idx])
-            r = 1 + greater + before
-        out[i] = float(np.min(r))
+        else:  # stable descending sort: tied negatives before the first best ground truth come first
+            first = min(p for p in ps if row[p] == best)
+            r = 1 + greater + int((row[:first][neg[:first]] == best).sum())
+        out[i] = float(r)
     return out
 
 

@@ -66,7 +66,7 @@ RELATION_FORMS: dict[str, tuple[str, ...]] = {
 }
 
 # -- connectives ---------------------------------------------------------------------------------------
-CONNECTIVES: tuple[str, ...] = ("then", "after", "while", "first", "meanwhile", "finally", "and")
+CONNECTIVES: tuple[str, ...] = ("then", "after", "while", "first", "meanwhile", "finally", "next", "and")
 
 # -- QA --------------------------------------------------------------------------------------------------
 NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
@@ -74,8 +74,8 @@ VERB_WORDS: dict[str, str] = {"move": "move", "approach": "approach", "leave": "
                               "grow": "grow", "stop": "stop"}
 # answer vocabulary of the open-ended QA task (single words; index = Sample.label)
 OE_ANSWERS: tuple[str, ...] = tuple(dict.fromkeys(
-    COLOUR_NAMES + CATEGORIES + SIZES + DIRECTION_NAMES + ("quickly", "slowly") + ("above", "below")
-    + NUMBERS[1:6] + VERBS))
+    COLOUR_NAMES + CATEGORIES + SIZES + DIRECTION_NAMES + ADVERB_NAMES + ("above", "below")
+    + NUMBERS[1:] + VERBS))
 
 # words of the question templates (kept here so the vocabulary stays closed)
 _QUESTION_WORDS = ("what which where how many times does do is are the a an object objects colour shape size "

@@ -73,6 +73,8 @@ def frame() -> pd.DataFrame:
                 rows.append(_row(host, fin, "synth_grounding", "synth_grd", "miou", v / 2, seed))
                 rows.append(_row(host, fin, "cost", "", "params_m", 300 + 87 * fin, seed, mode="posttrain"))
     rows.append(_row("hdvila", True, "retrieval", "DiDeMo", "R@1", 0.0, 3, status="failed"))
+    # as the run store reports an unfinished run: one row, no metric, NaN value
+    rows.append(_row("clover", True, "retrieval", "DiDeMo", "", float("nan"), 4, status="pending"))
     return pd.DataFrame(rows)
 
 
@@ -88,11 +90,11 @@ def test_task_table_mean_std_delta_best_paper(frame):
     assert g.rows[0].cells[0].delta is None
     assert [r.cells[0].best for r in g.rows] == [False, False, False, True]
     assert g.rows[2].cells[1].paper is None  # synthetic dataset: no paper number
-    assert all(r.extra["Seeds"] == "3" for r in g.rows)  # the failed seed-3 run is left out
+    assert all(r.extra["Seeds"] == "3" for r in g.rows)  # failed / pending runs are left out
     md = render_measured_tables(frame, "md", paper_dir=DEFAULT_PAPER_DIR)["table03"]
     assert "| Finsta-HDVILA | 35.0 ± 1.0 (+4.0) [41.3] | 36.0 ± 1.0 (+4.0) | 3 |" in md
     assert "DiDeMo (test): n=200" in md and f"Video protocol: DiDeMo (test): {PROTO}" in md
-    assert "Left out: 1 metric row(s) of unfinished runs" in md
+    assert "Left out: 2 unfinished run(s)" in md
 
 
 def test_unknown_task_type_gets_its_own_table_and_all_metrics_option(frame):

@@ -1,0 +1,234 @@
+"""The Finsta module (paper sec 4-5): TSG GTrm, DSG R-GTrm + STGD, HSG R-GTrm + STGD, OSC / PTC / TRS.
+
+``Finsta(cfg, host_widths)``; ``forward(graphs, host, stage, step, task_family) -> FinstaOutput``.
+
+``host_widths`` maps each host encoder present (subset of ``text``, ``video``, ``cross``) to its width: an
+``int`` when the first-layer token width (injection, sec 5.2) equals the pooled width (TRS, Eq 41), else a
+pair ``(first_layer_width, pooled_width)`` (or a dict with those two keys). A Linear maps a width that
+differs from ``cfg.d_model``; equal widths use the identity, as in the paper (``H = X + R``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from finsta_core.config import FinstaConfig
+from finsta_core.graphs.batch import GraphBatch
+from finsta_core.graphs.scatter import scatter_mean, set_scatter_backend
+from finsta_core.graphs.types import NUM_EDGE_TYPES, EdgeType, NodeType
+from finsta_core.interface import HostOutputs
+from finsta_core.nn.embed import HashedLabelEmbedding, time_embedding
+from finsta_core.nn.encoder import GraphEncoder
+from finsta_core.nn.graph import CLS_NODE, NUM_ENC_EDGE_TYPES, NUM_ENC_NODE_TYPES, LayerGraph, build_graphs
+from finsta_core.objectives.alignment import osc_loss, ptc_loss
+from finsta_core.objectives.inject import nearest_host_frame, pool_patches, pool_text
+from finsta_core.objectives.trs import trs_loss
+
+ENCODERS = ("text", "video", "cross")
+
+
+@dataclass
+class FinstaOutput:
+    """Losses (``osc``, ``ptc`` always; ``trs`` in stage 2 with a host), readouts (``tsg [B, d]``,
+    ``dsg [F, d]`` per keyframe, ``hsg_text [B, d]`` HSG frame 0, ``hsg [F, d]`` HSG keyframes), final node
+    states of the real nodes (``tsg``, ``dsg``, ``hsg``) and float diagnostics."""
+
+    losses: dict[str, Tensor]
+    readouts: dict[str, Tensor]
+    nodes: dict[str, Tensor] = field(default_factory=dict)
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
+def parse_host_widths(host_widths: Mapping[str, Any] | None) -> dict[str, tuple[int, int]]:
+    """``{enc: int | (first, pooled) | {"first": .., "pooled": ..}}`` -> ``{enc: (first, pooled)}``."""
+    out: dict[str, tuple[int, int]] = {}
+    for k, v in (host_widths or {}).items():
+        if k not in ENCODERS:
+            raise ValueError(f"host_widths key {k!r} is not one of {ENCODERS}")
+        if isinstance(v, int):
+            out[k] = (v, v)
+        elif isinstance(v, Mapping):
+            out[k] = (int(v["first"]), int(v["pooled"]))
+        else:
+            a, b = v
+            out[k] = (int(a), int(b))
+    return out
+
+
+def _lin(w: int, d: int) -> nn.Module:
+    return nn.Identity() if w == d else nn.Linear(w, d)
+
+
+class Finsta(nn.Module):
+    """Scene-graph encoders and alignment objectives (Eqs 11-42); see the module docstring."""
+
+    def __init__(self, cfg: FinstaConfig, host_widths: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        set_scatter_backend(cfg.scatter_backend)
+        d = cfg.d_model
+        self.host_widths = parse_host_widths(host_widths)
+        self.label = HashedLabelEmbedding(cfg.vocab_size, d)  # shared word space for TSG and DSG labels
+        self.type_t = nn.Embedding(NUM_ENC_NODE_TYPES, d)
+        self.type_d = nn.Embedding(NUM_ENC_NODE_TYPES, d)
+        self.dsg_in = nn.Linear(cfg.feature_dim + d + cfg.time_dim, d)
+        self.edge_t = nn.Embedding(NUM_ENC_EDGE_TYPES, d)
+        self.edge_d = nn.Embedding(NUM_ENC_EDGE_TYPES, d)
+        self.edge_h = nn.Embedding(NUM_ENC_EDGE_TYPES, d)  # fresh embeddings of HSG cross-modal edges
+        dsg_kind = "rgtrm" if cfg.dsg_encoder == "rgtrm" else "rgnn"
+        self.tsg_enc = GraphEncoder(cfg, cfg.tsg_encoder, cfg.tsg_layers)
+        self.dsg_enc = GraphEncoder(cfg, dsg_kind, cfg.dsg_layers, stgd=cfg.stgd)
+        self.hsg_enc = GraphEncoder(cfg, dsg_kind, cfg.hsg_layers, stgd=cfg.stgd)
+        self.inject_proj = nn.ModuleDict({k: _lin(w[0], d) for k, w in self.host_widths.items()})
+        self.trs_proj = nn.ModuleDict({k: _lin(w[1], d) for k, w in self.host_widths.items()})
+
+    # ------------------------------------------------------------------ inputs
+    def _prepare(self, graphs: GraphBatch) -> GraphBatch:
+        c = self.cfg
+        dev = self.type_t.weight.device
+        key = ("prepared", str(dev), c.adverbs, c.temporal_edges, c.cross_edges)
+        if key in graphs.cache:
+            return graphs.cache[key]
+        g = graphs if graphs.tsg.node_type.device == dev else graphs.to(dev)
+        if not c.adverbs:
+            g = g.without_adverbs()
+        if not c.temporal_edges:
+            g = g.without_temporal()
+        if not c.cross_edges:
+            g = g.without_cross()
+        if g is graphs:  # keep derived structures apart from the caller's cache keys
+            g = GraphBatch(g.tsg, g.dsg, g.cross_index, g.cross_score, g.sample_ids)
+        graphs.cache[key] = g
+        return g
+
+    def _inject_tokens(self, name: str, host: HostOutputs | None) -> bool:
+        return (self.cfg.inject and host is not None and getattr(host, name) is not None
+                and name in self.inject_proj)
+
+    def _pool(self, name: str, host: HostOutputs, b: GraphBatch, text: bool, video: bool) -> tuple[Tensor, Tensor]:
+        """Pooled host first-layer states for the TSG nodes and the DSG nodes ``([N_T, d], [N_D, d])``."""
+        enc = getattr(host, name)
+        tok, proj = enc.first_layer, self.inject_proj[name]
+        states = tok.states.detach() if self.cfg.inject_detach else tok.states
+        tok = type(tok)(states, tok.mask, tok.char_spans, tok.frame_index, tok.patch_rc, tok.grid)
+        t, d = b.tsg, b.dsg
+        dm = self.cfg.d_model
+        xt = states.new_zeros(t.num_nodes, dm)
+        xd = states.new_zeros(d.num_nodes, dm)
+        if text:
+            p, has = pool_text(tok, t.graph, t.spans)
+            xt = proj(p) * has.unsqueeze(1)
+        if video:
+            obj = (d.node_type == NodeType.OBJECT).nonzero().flatten()
+            t_host = enc.pooled.shape[1] if enc.pooled.dim() == 3 else int(tok.frame_index.max()) + 1 \
+                if tok.frame_index is not None else 1
+            fg = d.frame[obj]
+            n_key = torch.bincount(d.frame_graph, minlength=b.num_graphs)[d.graph[obj]]
+            hf = nearest_host_frame(d.graph[obj], d.time[obj], d.frame_local[fg], n_key, t_host, enc.frame_times)
+            p, has = pool_patches(tok, d.graph[obj], d.boxes[obj], d.frame_size[d.graph[obj]], hf, t_host)
+            xd = xd.index_copy(0, obj, proj(p) * has.unsqueeze(1))
+        return xt, xd
+
+    def _inputs(self, b: GraphBatch, host: HostOutputs | None) -> tuple[Tensor, Tensor]:
+        c, t, d = self.cfg, b.tsg, b.dsg
+        xt = self.label(t.words, t.word_node, t.num_nodes) + self.type_t(t.node_type)
+        parts = [self.label(d.words, d.word_node, d.num_nodes), time_embedding(d.time, c.time_dim)]
+        if c.feature_dim > 0:
+            if d.features is None:
+                f = xt.new_zeros(d.num_nodes, c.feature_dim)
+            elif d.features.shape[1] != c.feature_dim:
+                raise ValueError(f"DSG detector features are {d.features.shape[1]}-d but FinstaConfig.feature_dim="
+                                 f"{c.feature_dim}; set feature_dim={d.features.shape[1]} (or 0 to ignore them)")
+            else:
+                f = d.features
+            parts.insert(0, f)
+        xd = self.dsg_in(torch.cat(parts, 1)) + self.type_d(d.node_type)
+        if self._inject_tokens("text", host):
+            xt = xt + self._pool("text", host, b, True, False)[0]
+        if self._inject_tokens("video", host):
+            xd = xd + self._pool("video", host, b, False, True)[1]
+        return xt, xd
+
+    def _with_cls(self, x: Tensor, g: LayerGraph, emb: nn.Embedding) -> Tensor:
+        n_cls = g.num_nodes - g.num_real
+        if n_cls == 0:
+            return x
+        cls = emb.weight[CLS_NODE].unsqueeze(0).expand(n_cls, -1)
+        return torch.cat([x, cls], 0)
+
+    @staticmethod
+    def _readout(h: Tensor, g: LayerGraph) -> Tensor:
+        if g.cls_index.numel():
+            return h.index_select(0, g.cls_index)
+        return scatter_mean(h.index_select(0, g.real_index), g.group, g.num_groups)
+
+    # ------------------------------------------------------------------ forward
+    def encode(self, graphs: GraphBatch, host: HostOutputs | None = None
+               ) -> tuple[GraphBatch, dict[str, Tensor], dict[str, Tensor], dict[str, float]]:
+        """Run the three encoders. Returns the prepared batch, readouts, real-node states, diagnostics."""
+        b = self._prepare(graphs)
+        gs = build_graphs(self.cfg, b)
+        gt, gd, gh = gs["tsg"], gs["dsg"], gs["hsg"]
+        xt, xd = self._inputs(b, host)
+        ht, et, dt = self.tsg_enc(self._with_cls(xt, gt, self.type_t), self.edge_t(gt.edge_type), gt)
+        hd, ed, dd = self.dsg_enc(self._with_cls(xd, gd, self.type_d), self.edge_d(gd.edge_type), gd)
+        # HSG (Eq 29): start from the final TSG / DSG states, fresh embeddings for cross-modal edges
+        hh0 = torch.cat([ht, hd], 0)
+        if self.cfg.hsg_inject and self._inject_tokens("cross", host):
+            it, idd = self._pool("cross", host, b, True, True)
+            hh0 = hh0 + torch.cat([it, it.new_zeros(gt.num_nodes - gt.num_real, it.shape[1]), idd,
+                                   idd.new_zeros(gd.num_nodes - gd.num_real, idd.shape[1])], 0)
+        n_cross = gh.num_edges - gt.num_edges - gd.num_edges
+        eh0 = torch.cat([et, ed, self.edge_h(gh.edge_type[gh.num_edges - n_cross:])], 0)
+        hh, _, dh = self.hsg_enc(hh0, eh0, gh)
+        rh = self._readout(hh, gh)
+        bsz = b.num_graphs
+        readouts = {"tsg": self._readout(ht, gt), "dsg": self._readout(hd, gd), "hsg_text": rh[:bsz], "hsg": rh[bsz:]}
+        nodes = {"tsg": ht[: gt.num_real], "dsg": hd[: gd.num_real], "hsg": hh.index_select(0, gh.real_index)}
+        diag = {f"tsg_{k}": v for k, v in dt.items()} | {f"dsg_{k}": v for k, v in dd.items()}
+        diag |= {f"hsg_{k}": v for k, v in dh.items()}
+        diag |= {"nodes_tsg": float(gt.num_real), "nodes_dsg": float(gd.num_real), "edges_tsg": float(gt.num_edges),
+                 "edges_dsg": float(gd.num_edges), "edges_hsg": float(gh.num_edges),
+                 "edges_temporal": float(b.dsg.temporal_index.shape[1]), "edges_cross": float(b.cross_index.shape[1])}
+        return b, readouts, nodes, diag
+
+    def forward(self, graphs: GraphBatch, host: HostOutputs | None = None, stage: int = 1, step: int = 0,
+                task_family: str = "generic") -> FinstaOutput:
+        """Encode and compute the losses of ``stage`` (1: OSC + PTC; 2: + TRS when a host is given).
+
+        ``step`` is accepted for schedule-aware callers (loss weights come from :func:`loss_weights`).
+        """
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {stage}")
+        c = self.cfg
+        b, readouts, nodes, diag = self.encode(graphs, host)
+        zero = nodes["tsg"].sum() * 0.0
+        losses: dict[str, Tensor] = {}
+        if c.osc:
+            losses["osc"], od = osc_loss(c, b, nodes["tsg"], nodes["dsg"])
+            diag |= {f"osc_{k}": v for k, v in od.items()}
+        else:
+            losses["osc"] = zero
+        if c.ptc:
+            losses["ptc"], pd = ptc_loss(c, b, nodes["tsg"], nodes["dsg"])
+            diag |= {f"ptc_{k}": v for k, v in pd.items()}
+        else:
+            losses["ptc"] = zero
+        if stage == 2 and host is not None:
+            missing = [k for k in host.encoders() if k not in self.trs_proj]
+            if missing:
+                raise ValueError(f"host outputs encoders {missing} that are not in host_widths "
+                                 f"{sorted(self.host_widths)} given to Finsta")
+            losses["trs"], td = trs_loss(host, readouts, b, self.trs_proj, c.trs_lambda(task_family), c.trs_distance,
+                                               c.trs_detach_teacher)
+            diag |= td
+        diag["step"] = float(step)
+        return FinstaOutput(losses, readouts, nodes, diag)
+
+
+__all__ = ["Finsta", "FinstaOutput", "parse_host_widths", "EdgeType", "NUM_EDGE_TYPES"]

@@ -1,0 +1,49 @@
+"""Encoder stacks: GTrm (TSG), R-GTrm + STGD-GTrm (DSG, HSG), and the Table 8 replacements."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from finsta_core.config import FinstaConfig
+from finsta_core.nn.baselines import GATLayer, RGNNLayer
+from finsta_core.nn.graph import LayerGraph
+from finsta_core.nn.gtrm import GTrmLayer
+
+
+class GraphEncoder(nn.Module):
+    """``layers`` stacked layers of one kind.
+
+    Args:
+        cfg: the Finsta config. kind: ``gtrm`` | ``rgtrm`` | ``gat`` | ``rgnn``. layers: depth.
+        stgd: add the STGD branch to every R-GTrm layer (Eqs 30-36).
+    """
+
+    def __init__(self, cfg: FinstaConfig, kind: str, layers: int, stgd: bool = False) -> None:
+        super().__init__()
+        self.kind = kind
+        c = cfg
+
+        def make() -> nn.Module:
+            if kind in ("gtrm", "rgtrm"):
+                return GTrmLayer(c.d_model, c.heads, c.ffn_mult, c.dropout, c.norm, c.softmax,
+                                 recurrent=kind == "rgtrm", stgd=stgd and kind == "rgtrm", gate=c.gate,
+                                 recurrence=c.recurrence, gate_bias_init=c.gate_bias_init,
+                                 stgd_attention=c.stgd_attention, sigma_range=c.stgd_sigma_range, eps=c.stgd_eps)
+            if kind == "gat":
+                return GATLayer(c.d_model, c.heads, c.ffn_mult, c.dropout, c.norm)
+            if kind == "rgnn":
+                return RGNNLayer(c.d_model, c.heads, c.ffn_mult, c.dropout, c.norm)
+            raise ValueError(f"unknown encoder kind {kind!r}")
+
+        self.layers = nn.ModuleList([make() for _ in range(layers)])
+
+    def forward(self, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, float]]:
+        """``h [N, d]``, ``e [E, d]`` -> final node and edge states, diagnostics averaged over layers."""
+        sums: dict[str, Tensor] = {}
+        for layer in self.layers:
+            h, e, d = layer(h, e, g)
+            for k, v in d.items():
+                sums[k] = sums.get(k, torch.zeros(())) + v.detach().float().cpu()
+        n = max(len(self.layers), 1)
+        return h, e, {k: float(v) / n for k, v in sums.items()}

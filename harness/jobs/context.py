@@ -1,0 +1,106 @@
+"""Per-job context: the run spec, its store folder, device, distributed rank, logging and progress bars."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.plan import RunSpec
+from harness.store import RunStore
+
+__all__ = ["JobContext", "seed_everything"]
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch (all devices); optionally force deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+class _NullBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, **kw: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class JobContext:
+    """What a job function needs besides the spec. Build with :meth:`create`."""
+
+    spec: RunSpec
+    store: RunStore
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("harness.job"))
+
+    @property
+    def cfg(self) -> dict[str, Any]:
+        return self.spec.config
+
+    @property
+    def run_dir(self) -> Path:
+        return self.spec.run_dir
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def create(cls, spec: RunSpec) -> JobContext:
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        want = str(spec.config["run"]["device"])
+        if want == "auto":
+            want = "cuda" if torch.cuda.is_available() else "cpu"
+        if want == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", rank % max(torch.cuda.device_count(), 1)))
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        else:
+            device = torch.device(want)
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        logger = logging.getLogger(f"harness.run.{spec.run_id}.r{rank}")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        if not logger.handlers:
+            name = "log.txt" if rank == 0 else f"log.rank{rank}.txt"
+            handler = logging.FileHandler(spec.run_dir / name)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+        return cls(spec, RunStore(spec.store_root), device, rank, world, logger)
+
+    def log(self, msg: str, level: int = logging.INFO) -> None:
+        self.logger.log(level, msg)
+
+    def progress(self, total: int, desc: str, initial: int = 0) -> Any:
+        """A tqdm bar with ETA on rank 0 (``run.progress``), else a no-op."""
+        if not (self.cfg["run"]["progress"] and self.is_main):
+            return _NullBar()
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def close(self) -> None:
+        for h in list(self.logger.handlers):
+            h.close()
+            self.logger.removeHandler(h)
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()

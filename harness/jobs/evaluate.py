@@ -1,0 +1,137 @@
+"""Predictions in the conventions' formats (one dict per prediction) and scoring with ``task.evaluate``.
+
+Fine-tuned evaluation uses the recipe heads (``harness.jobs.recipes``); zero-shot uses the host alone:
+action recognition by text-video similarity to class-name prompts, retrieval directly, MC by
+``score_options``, open-ended QA by ``generate`` if the host can (else by the similarity of
+"question answer" texts over the answer vocabulary), captioning by ``generate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harness.jobs.context import JobContext
+from harness.jobs.data import iter_batches
+from harness.jobs.recipes import answer_vocab, class_names
+from tasks.base import EvalResult, Sample, Task, TaskType
+
+__all__ = ["evaluate_split", "predict"]
+
+
+def _batches(ctx: JobContext, host: nn.Module, samples: Sequence[Sample], task: Task, desc: str):
+    bs = int(ctx.cfg["run"]["eval_batch_size"])
+    bar = ctx.progress(total=(len(samples) + bs - 1) // bs, desc=desc)
+    try:
+        for batch in iter_batches(samples, task.protocol, getattr(host, "preprocess", None), bs,
+                                  int(ctx.cfg["data"]["num_workers"]), train=False, seed=0):
+            bar.update(1)
+            yield batch.to(ctx.device)
+    finally:
+        bar.close()
+
+
+def _failed(batch: Any) -> list[dict[str, Any]]:
+    return [{"id": sid, "error": reason} for sid, reason in batch.failed]
+
+
+def _rows(x: Tensor) -> list[list[float]]:
+    return x.detach().float().cpu().tolist()
+
+
+def _retrieval(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+    vids: dict[str, Tensor] = {}
+    out: list[dict[str, Any]] = []
+    for b in _batches(ctx, host, samples, task, f"{task.name} videos"):
+        out += _failed(b)
+        for s, e in zip(b.samples, F.normalize(host.encode_video(b.video, b.frame_times), dim=-1)):
+            vids[s.id] = e.cpu()
+    # The gallery is every sample of the split in order; a video that failed to decode scores -inf.
+    dim = next(iter(vids.values())).shape[-1] if vids else 1
+    gallery = torch.stack([vids.get(s.id, torch.full((dim,), float("nan"))) for s in samples])
+    texts = [(s.id, k, t) for s in samples if s.id in vids for k, t in enumerate(s.texts)]
+    bs = int(ctx.cfg["run"]["eval_batch_size"])
+    for i in range(0, len(texts), bs):
+        chunk = texts[i:i + bs]
+        emb = F.normalize(host.encode_text([t for _, _, t in chunk]), dim=-1).cpu()
+        sims = torch.nan_to_num(emb @ gallery.t(), nan=float("-inf"))
+        out += [{"id": sid, "text_index": k, "scores": row} for (sid, k, _), row in zip(chunk, _rows(sims))]
+    return out
+
+
+def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Sample], mode: str,
+            heads: nn.ModuleDict | None = None, facts: dict[str, Any] | None = None,
+            train_samples: Sequence[Sample] = ()) -> list[dict[str, Any]]:
+    """Per-sample predictions of ``host`` (+ ``heads`` when ``mode == "finetune"``) on ``samples``."""
+    tt, facts = task.task_type, dict(facts or {})
+    max_tokens = int(ctx.cfg["finetune" if mode == "finetune" else "zeroshot"]["max_new_tokens"])
+    if tt in (TaskType.RETRIEVAL, TaskType.PARAGRAPH_RETRIEVAL):
+        return _retrieval(ctx, host, task, samples)
+    caps = set(host.spec.capabilities)
+    label_emb = vocab = None
+    if mode == "zeroshot" and tt == TaskType.ACTION_RECOGNITION:
+        names = class_names(task)
+        if not names:
+            raise ValueError(f"task {task.name!r} lists no class names: zero-shot action recognition needs them")
+        prompt = str(ctx.cfg["zeroshot"]["prompt"])
+        label_emb = F.normalize(host.encode_text([prompt.format(n) for n in names]), dim=-1)
+    if tt == TaskType.OE_QA:
+        vocab = facts.get("vocab") or answer_vocab(task, train_samples)
+    out: list[dict[str, Any]] = []
+    for b in _batches(ctx, host, samples, task, f"{task.name} {mode}"):
+        out += _failed(b)
+        if not len(b):
+            continue
+        ids = [s.id for s in b.samples]
+        questions = [s.texts[0] if s.texts else "" for s in b.samples]
+        if tt == TaskType.ACTION_RECOGNITION:
+            v = host.encode_video(b.video, b.frame_times)
+            scores = heads["cls"](v) if mode == "finetune" else F.normalize(v, dim=-1) @ label_emb.t()
+            out += [{"id": i, "scores": r} for i, r in zip(ids, _rows(scores))]
+        elif tt in (TaskType.MC_QA, TaskType.LONGFORM_QA):
+            scores = host.score_options(b.video, questions, [list(s.options or []) for s in b.samples], b.frame_times)
+            out += [{"id": i, "scores": r} for i, r in zip(ids, _rows(scores))]
+        elif tt == TaskType.CAPTIONING:
+            caps_out = host.generate(b.video, None, max_tokens, b.frame_times)
+            out += [{"id": i, "caption": c} for i, c in zip(ids, caps_out)]
+        elif tt == TaskType.OE_QA:
+            if mode == "finetune":
+                logits = heads["cls"](host.encode_joint(b.video, questions, b.frame_times))
+                answers = [vocab[j] for j in logits.argmax(-1).tolist()]
+            elif "generation" in caps:
+                answers = host.generate(b.video, questions, max_tokens, b.frame_times)
+            else:  # similarity of "question answer" texts to the video, over the vocabulary
+                v = F.normalize(host.encode_video(b.video, b.frame_times), dim=-1)
+                answers = []
+                for q, vi in zip(questions, v):
+                    t = F.normalize(host.encode_text([f"{q} {a}".strip() for a in vocab]), dim=-1)
+                    answers.append(vocab[int((t @ vi).argmax())])
+            out += [{"id": i, "answer": a} for i, a in zip(ids, answers)]
+        else:
+            raise ValueError(f"no evaluation recipe for task type {tt}")
+    return out
+
+
+@torch.no_grad()
+def evaluate_split(ctx: JobContext, host: nn.Module, task: Task, split: str, samples: Sequence[Sample],
+                   mode: str, heads: nn.ModuleDict | None = None, facts: dict[str, Any] | None = None,
+                   train_samples: Sequence[Sample] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Predict, score with ``task.evaluate``; returns (evaluation record for metrics.json, predictions)."""
+    was_training = host.training
+    host.eval()
+    if heads is not None:
+        heads.eval()
+    try:
+        preds = predict(ctx, host, task, samples, mode, heads, facts, train_samples)
+    finally:
+        host.train(was_training)
+    result: EvalResult = task.evaluate(preds, samples)
+    record = {"mode": mode, "split": split, "metrics": {k: float(v) for k, v in result.metrics.items()},
+              "n_samples": int(result.n_samples or len(samples)), "n_failed": int(result.n_failed),
+              "notes": list(result.notes)}
+    ctx.log(f"eval {task.name}/{split} ({mode}): " + ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items()))
+    return record, preds

@@ -1,0 +1,150 @@
+"""Launching planned runs through submitit: in-process (``inline``, ``debug``), ``local`` subprocesses or
+Slurm job arrays; preemption-safe (checkpoint + requeue) and multi-GPU (DDP) inside a job.
+
+* :class:`JobRunner` is a ``submitit.helpers.Checkpointable``: on preemption or timeout submitit calls
+  its ``checkpoint``, which resubmits the same run; the resumed job reloads the training checkpoint that
+  ``harness.jobs.train`` writes every ``run.ckpt_every`` steps and ends with the same result.
+* With ``launch.tasks_per_node * launch.nodes > 1`` every task of the job initialises
+  ``torch.distributed`` (``env://`` from submitit's job environment; nccl on GPU, gloo on CPU) and the
+  training loop wraps the model in DDP.
+* :func:`submit` skips runs whose store status is ``finished`` (unless ``force``), retries failed and
+  interrupted ones, and submits the rest as one job array per distinct ``launch`` section.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from harness.jobs import RunResult, run_job, write_run_files
+from harness.plan import RunSpec
+from harness.store import RunStore
+
+__all__ = ["EXECUTORS", "JobRunner", "make_executor", "submit"]
+
+EXECUTORS = ("inline", "debug", "local", "slurm")
+
+
+def _init_distributed(launch: dict[str, Any]) -> bool:
+    """Initialise torch.distributed inside a multi-task submitit job; returns whether it did."""
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return False
+    try:
+        env = submitit.JobEnvironment()
+    except RuntimeError:
+        return False
+    if env.num_tasks <= 1:
+        return False
+    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    backend = str(launch.get("backend", "auto"))
+    if backend == "auto":
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend, init_method="env://")
+    return True
+
+
+class JobRunner(submitit.helpers.Checkpointable):
+    """The callable submitted for every run: ``JobRunner()(spec) -> RunResult``."""
+
+    def __call__(self, spec: RunSpec) -> RunResult:
+        started = _init_distributed(spec.config["launch"])
+        try:
+            return run_job(spec)
+        finally:
+            if started:
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
+
+
+def make_executor(kind: str, folder: str | Path, launch: dict[str, Any]) -> submitit.Executor:
+    """A submitit executor for ``kind`` (debug | local | slurm) with the ``launch`` parameters of a config."""
+    folder = Path(folder)
+    if kind == "debug":
+        return submitit.DebugExecutor(folder)
+    tasks = int(launch["tasks_per_node"])
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder)
+        ex.update_parameters(timeout_min=int(launch["timeout_min"]), tasks_per_node=tasks,
+                             gpus_per_node=int(launch["gpus_per_node"]))
+        return ex
+    if kind == "slurm":
+        ex = submitit.AutoExecutor(folder, cluster="slurm", slurm_max_num_timeout=int(launch["max_num_timeout"]))
+        params: dict[str, Any] = dict(timeout_min=int(launch["timeout_min"]), nodes=int(launch["nodes"]),
+                                      tasks_per_node=tasks, gpus_per_node=int(launch["gpus_per_node"]),
+                                      cpus_per_task=int(launch["cpus_per_task"]), mem_gb=int(launch["mem_gb"]),
+                                      slurm_array_parallelism=int(launch["array_parallelism"]),
+                                      slurm_signal_delay_s=int(launch["signal_delay_s"]), name="finsta")
+        if launch.get("partition"):
+            params["slurm_partition"] = str(launch["partition"])
+        if launch.get("account"):
+            params["slurm_account"] = str(launch["account"])
+        ex.update_parameters(**params)
+        return ex
+    raise ValueError(f"unknown executor {kind!r} (choose one of {', '.join(EXECUTORS)})")
+
+
+def _folder(spec: RunSpec) -> Path:
+    folder = spec.config["launch"].get("folder")
+    return Path(folder) if folder else Path(spec.store_root).parent / "submitit"
+
+
+def submit(runs: Sequence[RunSpec], executor: str | None = None, *, force: bool = False,
+           wait: bool | None = None) -> list[RunResult]:
+    """Submit ``runs``; finished runs are skipped unless ``force``.
+
+    Args:
+        executor: ``inline`` (plain loop in this process), ``debug`` (submitit in-process), ``local`` or
+            ``slurm``; default: ``launch.executor`` of each run's config.
+        wait: block until every job ends (default ``launch.wait``).
+    Returns:
+        one :class:`RunResult` per run, in order (``state`` ``skipped`` for finished runs, ``submitted`` when
+        not waiting).
+    """
+    results: dict[str, RunResult] = {}
+    todo: list[RunSpec] = []
+    for spec in runs:
+        store = RunStore(spec.store_root)
+        if not force and store.state(spec.run_id) == "finished":
+            results[spec.run_id] = RunResult(spec.run_id, "skipped", str(spec.run_dir))
+            continue
+        write_run_files(spec)
+        store.set_status(spec.run_id, "pending")
+        todo.append(spec)
+    groups: dict[tuple[str, str], list[RunSpec]] = {}
+    for spec in todo:
+        kind = executor or str(spec.config["launch"]["executor"])
+        groups.setdefault((kind, json.dumps(spec.config["launch"], sort_keys=True)), []).append(spec)
+    for (kind, _), specs in groups.items():
+        if kind not in EXECUTORS:
+            raise ValueError(f"unknown executor {kind!r} (choose one of {', '.join(EXECUTORS)})")
+        if kind == "inline":
+            for spec in specs:
+                results[spec.run_id] = JobRunner()(spec)
+            continue
+        ex = make_executor(kind, _folder(specs[0]), specs[0].config["launch"])
+        jobs = ex.map_array(JobRunner(), specs)
+        block = specs[0].config["launch"]["wait"] if wait is None else wait
+        for spec, job in zip(specs, jobs):
+            RunStore(spec.store_root).write_json(spec.run_id, "job.json", {"job_id": str(job.job_id), "executor": kind,
+                                                                           "folder": str(_folder(spec))})
+            if not block:
+                results[spec.run_id] = RunResult(spec.run_id, "submitted", str(spec.run_dir))
+                continue
+            try:
+                out = job.result()
+                results[spec.run_id] = out[0] if isinstance(out, list) else out
+            except Exception as err:  # noqa: BLE001 - a crashed job (OOM kill, node failure) is recorded
+                msg = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+                store = RunStore(spec.store_root)
+                if store.state(spec.run_id) != "finished":
+                    store.set_status(spec.run_id, "failed", error=msg)
+                results[spec.run_id] = RunResult(spec.run_id, "failed", str(spec.run_dir), error=msg)
+    return [results[s.run_id] for s in runs]

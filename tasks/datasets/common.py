@@ -1,0 +1,289 @@
+"""Shared machinery of the official-dataset loaders: data roots, file overrides, robust readers, strict/lenient.
+
+Data root of a task (first that applies): the ``root`` argument of ``create_task``; env var
+``FINSTA_DATA_<DATASET>`` (e.g. ``FINSTA_DATA_MSRVTT``); ``$FINSTA_DATA_ROOT/<dataset>``; ``./data/<dataset>``.
+Inside it the official file names are expected (``files`` of the task YAML); any file can be overridden with
+the task option ``files={"<key>": "/abs/or/root-relative/path"}``. Videos are found with the YAML's
+``video_template`` (overridable, option ``video_template``; relative to option ``video_root``, default the data
+root); when the formatted file is missing, the same stem with the extensions of ``video_exts`` is tried.
+
+Strict mode (default) raises :class:`AnnotationError` on the first malformed record, naming file, record and
+problem. Lenient mode (``strict=False``) skips such records and counts them in the split's :class:`SplitReport`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tasks.base import RequiredFile, Sample, Task
+
+DATA_ROOT_ENV = "FINSTA_DATA_ROOT"
+_VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".gif")
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation record or file (message: file, record, what is wrong)."""
+
+
+class MissingDataError(FileNotFoundError):
+    """An annotation file the split needs is absent (message: what, path, where to get it)."""
+
+
+@dataclass
+class SplitReport:
+    """What loading one split found: counts and problems (``harness data check`` prints it)."""
+
+    split: str
+    n_samples: int = 0
+    n_videos: int = 0
+    n_texts: int = 0
+    n_classes: int | None = None  # classes (action recognition) or answer vocabulary size (open-ended QA)
+    n_skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # dataset-specific (answer types, ...)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "samples": self.n_samples, "videos": self.n_videos, "texts": self.n_texts,
+                "classes_or_answers": self.n_classes, "skipped": self.n_skipped, "problems": list(self.problems),
+                **({"counts": dict(self.counts)} if self.counts else {})}
+
+
+class Problems:
+    """Collects record problems: raises at once in strict mode, counts and keeps the first 50 otherwise."""
+
+    def __init__(self, strict: bool, report: SplitReport) -> None:
+        self.strict, self.report = strict, report
+
+    def bad(self, path: Path | str, record: str, what: str) -> None:
+        msg = f"{path}, {record}: {what}"
+        if self.strict:
+            raise AnnotationError(msg + " (strict mode; pass strict=False to skip and count bad records)")
+        self.report.n_skipped += 1
+        if len(self.report.problems) < 50:
+            self.report.problems.append(msg)
+
+    def note(self, msg: str) -> None:
+        if len(self.report.problems) < 50:
+            self.report.problems.append(msg)
+
+
+# ------------------------------------------------------------------------------------------------ readers
+def read_text(path: Path) -> str:
+    """UTF-8 text with universal newlines (CRLF files) and a UTF-8 BOM removed."""
+    try:
+        with open(path, encoding="utf-8-sig", newline=None) as fh:
+            return fh.read()
+    except UnicodeDecodeError as err:
+        raise AnnotationError(f"{path}: not UTF-8 text ({err})") from err
+
+
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-empty stripped lines with their 1-based line numbers (split lists; files without final newline)."""
+    return [(i, ln.strip()) for i, ln in enumerate(read_text(path).split("\n"), 1) if ln.strip()]
+
+
+def read_tsv(path: Path) -> list[tuple[int, list[str]]]:
+    """TAB-separated rows with quoting disabled (LSMDC has unbalanced ``"``); ``(line_no, fields)``."""
+    return [(i, ln.rstrip("\n").split("\t")) for i, ln in enumerate(read_text(path).split("\n"), 1) if ln.strip()]
+
+
+def read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """Comma CSV rows with standard double-quote quoting, no header assumed; ``(row_no, fields)``."""
+    rows = csv.reader(io.StringIO(read_text(path)))
+    try:
+        return [(i, r) for i, r in enumerate(rows, 1) if r and any(x.strip() for x in r)]
+    except csv.Error as err:
+        raise AnnotationError(f"{path}: CSV parse error: {err}") from err
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise AnnotationError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+
+
+def read_jsonl(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
+    """``(line_no, record)`` of a JSON-lines file; unparsable lines go to ``problems``."""
+    for i, ln in enumerate(read_text(path).split("\n"), 1):
+        if not ln.strip():
+            continue
+        try:
+            yield i, json.loads(ln)
+        except json.JSONDecodeError as err:
+            problems.bad(path, f"line {i}", f"invalid JSON ({err.msg})")
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Only plain containers and scalars: caption pickles (``raw-captions.pkl``) need nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in {"dict", "list", "tuple", "set", "str", "int", "float"}:
+            import builtins
+
+            return getattr(builtins, name)
+        if module == "collections" and name in {"OrderedDict", "defaultdict"}:
+            import collections
+
+            return getattr(collections, name)
+        raise AnnotationError(f"refusing to unpickle {module}.{name}: caption pickles hold only dicts/lists/strings")
+
+
+def read_pickle(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        try:
+            return _SafeUnpickler(fh).load()
+        except AnnotationError as err:
+            raise AnnotationError(f"{path}: {err}") from err
+        except Exception as err:
+            raise AnnotationError(f"{path}: cannot unpickle: {err}") from err
+
+
+def caption_text(c: Any) -> str:
+    """A caption stored as a string or as a list of tokens (CE / CLIP4Clip pickles) -> one string."""
+    return " ".join(str(t) for t in c).strip() if isinstance(c, (list, tuple)) else str(c).strip()
+
+
+# ------------------------------------------------------------------------------------------------ task base
+class OfficialTask(Task):
+    """Base of the registered official tasks; class attributes come from ``tasks/configs/<name>.yaml``.
+
+    Subclasses implement :meth:`read_split` (annotation parsing) and set ``split_files``:
+    ``{split: [file keys]}``. ``files``: ``{key: official file name}``; ``sources``: ``{key: (what, where)}``.
+    """
+
+    files: dict[str, str] = {}
+    sources: dict[str, list[str]] = {}
+    split_files: dict[str, list[str]] = {}
+    optional_files: tuple[str, ...] = ()
+    video_template: str = "videos/{video_id}.mp4"
+    video_exts: tuple[str, ...] = _VIDEO_EXTS
+    eval_options: dict[str, Any] = {}
+    known_options: tuple[str, ...] = ()
+    _common_options = ("files", "video_root", "video_template", "protocol", "on_failed", "tie_rule", "v2t",
+                       "recall_at", "caption_metrics", "ptb_tokenize", "drop_articles", "check_videos")
+
+    def __init__(self, root: str | Path | None = None, strict: bool = True, **options: Any) -> None:
+        unknown = set(options) - set(self._common_options) - set(self.known_options)
+        if unknown:
+            allowed = ", ".join(sorted(set(self._common_options) | set(self.known_options)))
+            raise ValueError(f"task {self.name!r} has no option(s) {sorted(unknown)} (options: {allowed})")
+        super().__init__(root=root, strict=strict, **options)
+        if options.get("protocol"):
+            p = options["protocol"]
+            if not isinstance(p, dict):
+                raise ValueError(f"task {self.name!r}: option 'protocol' must be a mapping of VideoProtocol fields")
+            self.protocol = replace(self.protocol, **p)
+        self.reports: dict[str, SplitReport] = {}
+        self._cache: dict[str, list[Sample]] = {}
+
+    # -- paths -----------------------------------------------------------------------------------
+    @property
+    def data_root(self) -> Path:
+        if self.root is not None:
+            return self.root.expanduser()
+        env = os.environ.get(f"FINSTA_DATA_{self.dataset.upper()}")
+        if env:
+            return Path(env).expanduser()
+        base = os.environ.get(DATA_ROOT_ENV)
+        return (Path(base).expanduser() if base else Path("data")) / self.dataset
+
+    def path(self, key: str) -> Path:
+        """Path of annotation file ``key`` (option ``files`` overrides; relative paths are under the root)."""
+        override = dict(self.options.get("files") or {}).get(key)
+        name = override if override is not None else self.files[key]
+        p = Path(name).expanduser()
+        return p if p.is_absolute() else self.data_root / p
+
+    def has(self, key: str) -> bool:
+        return key in self.files and self.path(key).is_file()
+
+    def required_files(self, split: str) -> list[RequiredFile]:
+        out = []
+        for key in self.split_files.get(split, []):
+            if key in self.optional_files:
+                continue
+            what, where = (list(self.sources.get(key, [])) + ["", ""])[:2]
+            what = f"{self.dataset} {what or key} ({self.files[key]}, split {split})"
+            out.append(RequiredFile(self.path(key), what, where or "the dataset's official release"))
+        return out
+
+    def video_path(self, **fields: Any) -> str:
+        """Local video path from the template; tries ``video_exts`` when the formatted file is absent."""
+        template = self.options.get("video_template") or self.video_template
+        vroot = Path(self.options.get("video_root") or self.data_root).expanduser()
+        try:
+            p = vroot / template.format(**fields)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"task {self.name!r}: video_template {template!r} cannot be filled from "
+                             f"{sorted(fields)}: {err}") from err
+        if p.exists() or not p.parent.is_dir():
+            return str(p)
+        stem = p.name[:-len(p.suffix)] if p.suffix else p.name.rstrip(".")
+        for ext in self.video_exts:
+            cand = p.with_name(stem + ext)
+            if cand.exists():
+                return str(cand)
+        return str(p)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load_split(self, split: str) -> list[Sample]:
+        if split in self._cache:
+            return self._cache[split]
+        missing = self.missing_files(split)
+        if missing:
+            raise MissingDataError(f"task {self.name!r}: {missing[0].message()}")
+        report = SplitReport(split)
+        samples = self.read_split(split, Problems(self.strict, report))
+        seen: set[str] = set()
+        for s in samples:
+            if s.id in seen:
+                raise AnnotationError(f"task {self.name!r} split {split!r}: duplicate sample id {s.id!r}")
+            seen.add(s.id)
+        report.n_samples = len(samples)
+        report.n_videos = len({s.video for s in samples if s.video})
+        report.n_texts = sum(len(s.texts) for s in samples)
+        if report.n_classes is None:
+            report.n_classes = self.count_classes(samples)
+        self.reports[split] = report
+        self._cache[split] = samples
+        return samples
+
+    def read_split(self, split: str, problems: Problems) -> list[Sample]:
+        raise NotImplementedError
+
+    def count_classes(self, samples: list[Sample]) -> int | None:
+        return None
+
+    def report(self, split: str) -> SplitReport:
+        """Counts and problems of ``split`` (loads it if needed)."""
+        self.load_split(split)
+        return self.reports[split]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "eval_split": self.eval_split}
+
+
+def shuffled_options(correct: str, wrong: list[str], key: str, seed: int = 0) -> tuple[list[str], int]:
+    """Deterministic permutation of ``[correct] + wrong`` (for files that store the answer in a fixed column).
+
+    The permutation depends only on ``(seed, key)`` through SHA-256, so it is identical across runs, machines
+    and Python hash seeds. Returns ``(options, answer_index)``.
+    """
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    opts = [correct, *wrong]
+    perm = rng.permutation(len(opts))
+    return [opts[j] for j in perm], int(np.flatnonzero(perm == 0)[0])

@@ -1,0 +1,61 @@
+"""Offline builders for host tests: tiny tokenizers (WordLevel, built in memory) and tiny configs of the
+real architectures (CLIP, Video-LLaVA). No downloads."""
+
+from __future__ import annotations
+
+import torch
+
+WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in of and is what who "
+         "describe video briefly . , ? ! yes no user assistant : throws kicks park street green").split()
+
+
+def make_tokenizer(style: str = "clip"):
+    """A fast WordLevel tokenizer. ``clip``: ``<|startoftext|> ... <|endoftext|>``; ``llama``: ``<s> ...``
+    with ``</s>`` as EOS and ``<video>``/``<image>`` special tokens (ids 5 and 6)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>", "<|endoftext|>", "<video>", "<image>", "<|startoftext|>"]
+    vocab = {t: i for i, t in enumerate(specials + sorted(set(WORDS)))}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.normalizer = normalizers.Lowercase()
+    tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    if style == "clip":
+        bos, eos = "<|startoftext|>", "<|endoftext|>"
+        tk.post_processor = processors.TemplateProcessing(single=f"{bos} $A {eos}",
+                                                          special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])])
+        return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos, eos_token=eos, pad_token="<pad>",
+                                       unk_token="<unk>")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>", additional_special_tokens=["<video>", "<image>"])
+    return tok
+
+
+def tiny_clip_config(vocab: int = 64, image: int = 32, patch: int = 16):
+    from transformers import CLIPConfig
+
+    return CLIPConfig(
+        text_config=dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=32),
+        vision_config=dict(hidden_size=48, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image, patch_size=patch),
+        projection_dim=24)
+
+
+def tiny_video_llava_config(vocab: int = 64, image: int = 32, patch: int = 16):
+    from transformers import LlamaConfig, VideoLlavaConfig
+
+    text = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                       bos_token_id=2, eos_token_id=3, pad_token_id=0)
+    return VideoLlavaConfig(vision_config=dict(model_type="clip_vision_model", hidden_size=48, intermediate_size=64,
+                                               num_hidden_layers=3, num_attention_heads=2, image_size=image,
+                                               patch_size=patch, projection_dim=24),
+                            text_config=text, image_token_index=6, video_token_index=5, vision_feature_layer=-2)
+
+
+def make_video(b: int = 2, t: int = 3, res: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    video = torch.randn(b, t, 3, res, res, generator=g)
+    times = torch.arange(t, dtype=torch.float32).repeat(b, 1) * 0.5
+    return video, times
