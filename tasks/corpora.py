@@ -121,7 +121,8 @@ def read_vila_jsonl(path: str | Path, video_root: str | Path | None = None, vide
                     stats.skip(f"{where}: no clip id ({'/'.join(_ID_KEYS)})")
                     continue
                 if not text:
-                    stats.skip(f"{where}: no text ({'/'.join(_TEXT_KEYS)}); official HD-VILA metadata has no transcript")
+                    stats.skip(f"{where}: no text ({'/'.join(_TEXT_KEYS)}); the official HD-VILA metadata "
+                               "has no transcript")
                     continue
                 span = None
                 if merged.get("span") is not None:

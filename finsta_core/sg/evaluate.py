@@ -160,3 +160,9 @@ def format_report(report: dict[str, Any]) -> str:
         f1 = " | ".join(f"{100 * r['f1'][k]['f1']:.1f}" for k in (*KINDS, "all"))
         lines.append(f"| {name} | {f1} | {r['captions_per_s']:.0f} | {r['rules_per_s']:.0f} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m finsta_core.sg.evaluate [GOLD.jsonl]
+    import sys
+
+    print(format_report(compare_parsers(sys.argv[1] if len(sys.argv) > 1 else GOLD_TSG_PATH)))

@@ -7,6 +7,8 @@ Jobs call only the host, task and finsta_core contracts.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -64,7 +66,10 @@ def run_job(spec: RunSpec) -> RunResult:
     if ctx.is_main:
         write_run_files(spec)
         store.write_json(spec.run_id, "env.json", env_info())
-        store.set_status(spec.run_id, "running", job_id=_submitit_job_id(), world_size=ctx.world_size)
+        old = store.status(spec.run_id) or {}
+        requeues = int(old.get("requeues", 0)) + (old.get("state") == "running")  # resumed after preemption
+        store.set_status(spec.run_id, "running", job_id=_submitit_job_id(), world_size=ctx.world_size,
+                         requeues=requeues, pid=os.getpid(), hostname=socket.gethostname())
     ctx.log(f"run {spec.run_id}: host={spec.host} task={spec.task} mode={spec.mode} seed={spec.seed} "
             f"device={ctx.device} world={ctx.world_size}")
     timings: dict[str, float] = {}

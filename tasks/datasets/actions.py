@@ -15,11 +15,19 @@ from tasks.datasets.common import AnnotationError, OfficialTask, Problems, read_
 
 
 class ActionTask(OfficialTask):
-    """Shared parts: class names and their count."""
+    """Shared parts: class names (property, index order; None while the class file is absent) and their count."""
 
     num_classes: int = 0
 
-    def class_names(self) -> list[str]:
+    @property
+    def class_names(self) -> list[str] | None:
+        if not self.has("classes"):
+            return None
+        if getattr(self, "_class_names", None) is None:
+            self._class_names = self._read_class_names()
+        return self._class_names
+
+    def _read_class_names(self) -> list[str]:
         raise NotImplementedError
 
     def count_classes(self, samples: list[Sample]) -> int | None:
@@ -29,14 +37,14 @@ class ActionTask(OfficialTask):
 class Kinetics(ActionTask):
     """Kinetics-400 from the official crawler CSVs."""
 
-    def class_names(self) -> list[str]:
+    def _read_class_names(self) -> list[str]:
         names = [ln for _, ln in read_lines(self.path("classes"))]
         if self.num_classes and len(names) != self.num_classes:
             raise AnnotationError(f"{self.path('classes')}: {len(names)} class names, expected {self.num_classes}")
         return names
 
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
-        index = {n: i for i, n in enumerate(self.class_names())}
+        index = {n: i for i, n in enumerate(self.class_names or [])}
         path = self.path(split)
         rows = read_csv_rows(path)
         if not rows:
@@ -87,7 +95,7 @@ class SomethingSomething(ActionTask):
         except (TypeError, ValueError) as err:
             raise AnnotationError(f"{path}: class indices must be integers (as strings): {err}") from err
 
-    def class_names(self) -> list[str]:
+    def _read_class_names(self) -> list[str]:
         labels = self._labels()
         return [k for k, _ in sorted(labels.items(), key=lambda kv: kv[1])]
 

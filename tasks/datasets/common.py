@@ -169,7 +169,8 @@ class OfficialTask(Task):
     eval_options: dict[str, Any] = {}
     known_options: tuple[str, ...] = ()
     _common_options = ("files", "video_root", "video_template", "protocol", "on_failed", "tie_rule", "v2t",
-                       "recall_at", "caption_metrics", "ptb_tokenize", "drop_articles", "check_videos")
+                       "recall_at", "caption_metrics", "ptb_tokenize", "drop_articles")
+    _location_options = ("files", "video_root", "video_template")  # where data lives: not part of the identity
 
     def __init__(self, root: str | Path | None = None, strict: bool = True, **options: Any) -> None:
         unknown = set(options) - set(self._common_options) - set(self.known_options)
@@ -267,6 +268,12 @@ class OfficialTask(Task):
         """Counts and problems of ``split`` (loads it if needed)."""
         self.load_split(split)
         return self.reports[split]
+
+    def identity(self) -> dict[str, Any]:
+        """As :meth:`Task.identity`, without the options that only say where the files are."""
+        ident = super().identity()
+        ident["options"] = {k: v for k, v in ident["options"].items() if k not in self._location_options}
+        return ident
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "eval_split": self.eval_split}

@@ -132,6 +132,14 @@ class MsrvttQA(_Msrvtt):
     def count_classes(self, samples: list[Sample]) -> int | None:
         return len(self._vocab()) or None
 
+    @property
+    def answer_vocab(self) -> list[str] | None:
+        """Answers in label-index order (None while the vocabulary file is absent)."""
+        if not self.has("answers"):
+            return None
+        v = self._vocab()
+        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]
+
     def _vocab(self) -> dict[str, int]:
         if not self.has("answers"):
             return {}

@@ -127,6 +127,14 @@ class MsvdQA(_Msvd):
     def count_classes(self, samples: list[Sample]) -> int | None:
         return len(self._vocab())
 
+    @property
+    def answer_vocab(self) -> list[str] | None:
+        """Answers in label-index order (None while the vocabulary file is absent)."""
+        if not self.has("answers"):
+            return None
+        v = self._vocab()
+        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]
+
     def _mapping(self, problems: Problems) -> dict[int, str]:
         path: Path = self.path("mapping")
         out = {}

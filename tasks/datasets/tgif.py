@@ -41,6 +41,14 @@ class TgifFrameQA(OfficialTask):
     def count_classes(self, samples: list[Sample]) -> int | None:
         return len(self._vocab())
 
+    @property
+    def answer_vocab(self) -> list[str] | None:
+        """Answers in label-index order (None while the vocabulary file is absent)."""
+        if not self.has("answers"):
+            return None
+        v = self._vocab()
+        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]
+
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         vocab, key = self._vocab(), self._key(split)
         path = self.path(key)

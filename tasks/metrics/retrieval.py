@@ -55,6 +55,14 @@ def ranks_from_scores(scores: np.ndarray, positives: Sequence[Sequence[int]] | n
         [int(p) for p in ps] for ps in positives]
     if len(pos_lists) != q:
         raise ValueError(f"{len(pos_lists)} ground-truth lists for {q} queries")
+    if all(len(ps) == 1 for ps in pos_lists) and tie_rule != "argsort":  # one ground truth each: fully vectorised
+        idx = np.array([ps[0] for ps in pos_lists], dtype=np.int64)
+        if q and (idx.min() < 0 or idx.max() >= g):
+            raise ValueError(f"ground truth index out of range [0, {g})")
+        gt = s[np.arange(q), idx][:, None]  # [Q, 1]
+        greater = (s > gt).sum(1).astype(np.float64)
+        equal = (s == gt).sum(1) - 1.0
+        return 1 + greater + {"optimistic": 0.0, "pessimistic": 1.0, "mean": 0.5}[tie_rule] * equal
     out = np.empty(q, dtype=np.float64)
     for i, ps in enumerate(pos_lists):  # one vectorised comparison per query: O(Q*G)
         if not ps:

@@ -15,6 +15,8 @@ class SynthConfig:
         num_frames: frames of a short clip (one or two events).
         long_num_frames: frames of a long clip (paragraph retrieval, long-form QA: 3 to 8 events).
         fps: frame rate; ``Sample.timestamps = arange(T) / fps``.
+        host_frames / long_host_frames: frames the task protocol gives a host (uniformly resampled from the
+            clip by the loader; the clip itself keeps ``num_frames`` / ``long_num_frames``).
         keyframes: DSG keyframes per short clip (evenly spaced; ``0`` = every frame).
         long_keyframes: DSG keyframes per long clip.
         min_objects / max_objects: objects per clip (actors plus static background objects).
@@ -32,6 +34,8 @@ class SynthConfig:
     num_frames: int = 16
     long_num_frames: int = 32
     fps: float = 8.0
+    host_frames: int = 8
+    long_host_frames: int = 16
     keyframes: int = 8
     long_keyframes: int = 16
     min_objects: int = 2

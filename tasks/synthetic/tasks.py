@@ -56,7 +56,7 @@ class SyntheticTask(Task):
         self.with_graphs = bool(rest.get("with_graphs", True))
         self.cache_dir = rest.get("cache_dir")
         long = self.kind in LONG_KINDS
-        self.protocol = VideoProtocol(num_frames=self.config.long_num_frames if long else self.config.num_frames,
+        self.protocol = VideoProtocol(num_frames=self.config.long_host_frames if long else self.config.host_frames,
                                       sampling="uniform", resolution=self.config.size, crop="none")
         self._splits: dict[str, list[Sample]] = {}
 

@@ -22,4 +22,10 @@ def batch(graphs):
 
 @pytest.fixture(autouse=True)
 def _seed():
+    # one intra-op thread: these graphs are tiny, and on a shared 2-core machine a second OpenMP thread
+    # spin-waits behind other processes (steps went from 18 ms to ~0.8 s)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
+    yield
+    torch.set_num_threads(n)

@@ -37,7 +37,7 @@ def test_zero_positives_gives_zero_loss_with_gradient_path():
     # no candidates at all
     e = torch.zeros(0, dtype=torch.long)
     loss2, _ = info_nce(a, c, e, e, e.bool(), 0.8, 0.7, ("top1",))
-    assert float(loss2) == 0.0
+    assert float(loss2.detach()) == 0.0
 
 
 def test_cross_video_negatives_bounded():
@@ -134,13 +134,14 @@ def test_toy_alignment_training_improves():
     """Known matches (cross edges), DSG labels in a different word space: OSC / PTC losses fall and the
     cross-edge alignment accuracy rises within a few hundred steps."""
     torch.manual_seed(0)
-    cfg = FinstaConfig.preset("small", d_model=32, heads=4, positives=("cross",), cross_negatives=8)
-    gs = [random_hsg(i, num_frames=3, num_objects=4, dsg_label_prefix="v_", caption_objects=4) for i in range(12)]
+    cfg = FinstaConfig.preset("small", d_model=32, heads=4, positives=("cross",), cross_negatives=8, tsg_layers=1,
+                              dsg_layers=1, hsg_layers=1)
+    gs = [random_hsg(i, num_frames=2, num_objects=4, dsg_label_prefix="v_", caption_objects=4) for i in range(8)]
     b = collate_graphs(gs)
     model = Finsta(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
     hist = []
-    for _ in range(150):
+    for _ in range(120):
         out = model(b, None, stage=1, step=0, task_family="generic")
         loss = out.losses["osc"] + out.losses["ptc"]
         opt.zero_grad()

@@ -204,3 +204,47 @@ class _Missing(FakeTask):
 
 
 TASKS.register("fake_missing", _Missing, overwrite=True)
+
+
+class SlowFakeHost(FakeHost):
+    """FakeHost that sleeps in every training forward (to interrupt a job mid-training in tests)."""
+
+    def __init__(self, spec: HostSpec, sleep: float = 0.0, **kw: Any) -> None:
+        super().__init__(spec, **kw)
+        self.sleep = sleep
+
+    def encode_video(self, video: Tensor, frame_times: Tensor | None = None) -> Tensor:
+        if self.training and self.sleep:
+            import time
+
+            time.sleep(self.sleep)
+        return super().encode_video(video, frame_times)
+
+
+HOSTS.register("fake_slow", HostSpec("fake_slow", True, True, False, ALL_CAPS, status="implemented",
+                                     factory=lambda spec, tag, ckpt, **cfg: SlowFakeHost(spec, **cfg)), overwrite=True)
+
+
+def _runner_base():
+    from harness.launch import JobRunner
+
+    return JobRunner
+
+
+class FakeRunner(_runner_base()):
+    """``JobRunner`` whose unpickling (in a submitit subprocess) registers the fakes (this module)."""
+
+
+def ddp_worker(rank: int, world: int, init_file: str, spec: Any) -> None:
+    """One DDP process (gloo, CPU): what ``JobRunner`` does inside a multi-task submitit job."""
+    import torch.distributed as dist
+
+    from harness.jobs import run_job
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        res = run_job(spec)
+        if res.state != "finished":
+            raise RuntimeError(res.error)
+    finally:
+        dist.destroy_process_group()

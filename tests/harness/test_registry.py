@@ -54,7 +54,8 @@ def test_unknown_name_suggests_close_matches():
     with pytest.raises(UnknownNameError) as err:
         reg.get("clovr")
     msg = str(err.value)
-    assert "unknown host 'clovr'" in msg and "did you mean 'clover'" in msg and "known: clip4clip, clover, hdvila" in msg
+    assert "unknown host 'clovr'" in msg and "did you mean 'clover'" in msg
+    assert "known: clip4clip, clover, hdvila" in msg
 
 
 def test_duplicates_overwrite_and_freeze():

@@ -29,7 +29,7 @@ def make_hsg(n_frames: int = 4) -> HolisticSceneGraph:
         if t:
             temporal += [[base - 4, base], [base - 3, base + 1]]
     dsg = DynamicSceneGraph(labels, types, frame, boxes, [0.5 * t for t in range(n_frames)], (64, 64),
-                            torch.tensor(edges).T, etypes, torch.tensor(temporal).T.reshape(2, -1),
+                            torch.tensor(edges).T, etypes, torch.tensor(temporal, dtype=torch.long).reshape(-1, 2).T,
                             torch.randn(len(labels), 8), torch.rand(len(labels)))
     return HolisticSceneGraph(tsg, dsg, [[0, 3], [0, 1]], [0.95, 0.92], "vid0").validate()
 

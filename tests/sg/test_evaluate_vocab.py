@@ -9,10 +9,10 @@ from tests.sg.conftest import make_hsg
 
 
 def test_tuple_f1_golden():
-    gold = [{"object": {("man",), ("chair",)}, "attribute": {("chair", "red")}, "relation": {("man", "sit on", "chair")},
-             "adverb": set()}]
-    pred = [{"object": {("Man",), ("chair",), ("dog",)}, "attribute": set(), "relation": {("man", "sit on", "chair")},
-             "adverb": {("sit on", "quickly")}}]
+    gold = [{"object": {("man",), ("chair",)}, "attribute": {("chair", "red")},
+             "relation": {("man", "sit on", "chair")}, "adverb": set()}]
+    pred = [{"object": {("Man",), ("chair",), ("dog",)}, "attribute": set(),
+             "relation": {("man", "sit on", "chair")}, "adverb": {("sit on", "quickly")}}]
     r = tuple_f1(pred, gold)
     assert r["object"]["precision"] == pytest.approx(2 / 3) and r["object"]["recall"] == 1.0
     assert r["object"]["f1"] == pytest.approx(0.8)
@@ -53,7 +53,7 @@ def test_finsta_rules_beat_baseline_on_gold():
 def test_vocabulary_filter_counts_and_apply():
     graphs = [make_hsg(2) for _ in range(5)]
     graphs[0].tsg.labels[3] = "stool"  # seen once -> filtered from TSG
-    vf = VocabularyFilter(tsg_min_count=5, dsg_min_count=6).update(graphs)
+    vf = VocabularyFilter(tsg_min_count=4, dsg_min_count=6).update(graphs)
     st = vf.statistics()
     assert st["tsg/object"]["distinct"] == 3 and st["tsg/object"]["kept"] == 2
     assert st["dsg/object"]["occurrences"] == 20 and st["dsg/object"]["kept"] == 2  # 10 each > 6

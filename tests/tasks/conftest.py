@@ -17,6 +17,12 @@ def annotations() -> Path:
     return ANNOTATIONS.resolve()
 
 
+@pytest.fixture(scope="session")
+def video_writer():
+    """The :func:`write_video` helper (fixtures cannot be imported across test modules without packages)."""
+    return write_video
+
+
 def write_video(path: Path, n_frames: int = 20, fps: int = 10, size: tuple[int, int] = (48, 64),
                 codec: str = "mpeg4") -> Path:
     """A short real video whose frame i is a flat grey level 10 * i (so decoded frames identify themselves)."""

@@ -105,3 +105,22 @@ def test_exact_match(a, b, same):
 def test_normalize_answer_articles_optional():
     assert normalize_answer("A Dog!") == "a dog"
     assert exact_match("a dog", "dog", drop_articles=True)
+
+
+@pytest.mark.parametrize("rule", ["pessimistic", "optimistic", "mean", "argsort"])
+def test_ranks_match_naive_reference_with_ties(rule):
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 4, size=(30, 12)).astype(float)  # many ties
+    gt = rng.integers(0, 12, size=30)
+
+    def naive(row, j):
+        others = np.delete(row, j)
+        greater, equal = (others > row[j]).sum(), (others == row[j]).sum()
+        before = (row[:j] == row[j]).sum()
+        return {"pessimistic": 1 + greater + equal, "optimistic": 1 + greater, "mean": 1 + greater + equal / 2,
+                "argsort": 1 + greater + before}[rule]
+
+    assert ranks_from_scores(s, gt, rule).tolist() == [naive(s[i], gt[i]) for i in range(30)]
+    # the multi-ground-truth path agrees when each query has one ground truth plus an unreachable duplicate
+    multi = ranks_from_scores(np.hstack([s, np.full((30, 1), -1.0)]), [[int(g), 12] for g in gt], rule)
+    assert multi.tolist() == [naive(s[i], gt[i]) for i in range(30)]

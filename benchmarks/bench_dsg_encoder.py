@@ -1,0 +1,248 @@
+"""Forward + backward time and peak memory of the DSG encoder stack (R-GTrm + STGD) against baselines.
+
+Each measurement runs in a fresh subprocess. Memory: the bytes of tensors saved for backward (activation
+memory, counted with saved-tensor hooks; exact and comparable across variants) and the peak memory (max RSS
+growth during the timed runs on CPU, which is coarse; ``max_memory_allocated`` on CUDA). The parent prints one
+table with ratios against our edge-list implementation:
+
+* ``ours``: ``GraphEncoder("rgtrm", stgd=True)`` on one disjoint graph of every keyframe of every video;
+* ``dense``: the same layers computed on dense masked ``N x N`` grids (``benchmarks/dense_ref.py``);
+* ``loop``: the same layers evaluated keyframe by keyframe (T sequential calls per layer, all videos
+  batched per keyframe; the recurrent-cell schedule of design note B.7), checked equal to ``ours``;
+* ``torch_scatter``: ours with the torch-scatter backend (skipped when it is not installed);
+* ``transformerconv``: PyG ``TransformerConv`` at the same width and heads with edge features (an anchor
+  that does less work: no edge stream, no FFNs, no gate).
+
+Usage::
+
+    python benchmarks/bench_dsg_encoder.py                 # CPU-sized defaults (see --help)
+    python benchmarks/bench_dsg_encoder.py --device cuda --videos 32 --frames 16 --objects 10 --layers 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _setup(a: argparse.Namespace):
+    import torch
+
+    from finsta_core import FinstaConfig, collate_graphs
+    from finsta_core.nn.encoder import GraphEncoder
+    from finsta_core.nn.graph import build_graphs
+    from finsta_core.testing import random_hsg
+
+    torch.manual_seed(0)
+    cfg = FinstaConfig.preset("small", d_model=a.dim, heads=a.heads, dsg_layers=a.layers, dropout=0.0)
+    graphs = [random_hsg(i, num_frames=a.frames, num_objects=a.objects) for i in range(a.videos)]
+    batch = collate_graphs(graphs)
+    g = build_graphs(cfg, batch)["dsg"]
+    enc = GraphEncoder(cfg, "rgtrm", a.layers, stgd=True)
+    return torch, cfg, batch, g, enc
+
+
+def _loop_plan(torch, batch, g):
+    """Per keyframe index t: node set (frame-t nodes of all videos + their predecessors), local graph."""
+    from dataclasses import replace
+
+    d = batch.dsg
+    local = torch.cat([d.frame_local[d.frame], d.frame_local]) if g.num_nodes > d.num_nodes else d.frame_local[d.frame]
+    plans = []
+    for t in range(int(local.max()) + 1):
+        own = (local == t).nonzero().flatten()
+        ctx = g.prev[own]
+        ctx = torch.unique(ctx[ctx >= 0])
+        nodes = torch.cat([own, ctx])
+        lid = torch.full((g.num_nodes,), -1, dtype=torch.long)
+        lid[nodes] = torch.arange(nodes.numel())
+        esel = (lid[g.edge_index[1]] >= 0) & (lid[g.edge_index[1]] < own.numel())
+        psel = lid[g.stgd_pairs[1]] >= 0
+        prev = torch.full((nodes.numel(),), -1, dtype=torch.long)
+        prev[: own.numel()] = torch.where(g.prev[own] >= 0, lid[g.prev[own].clamp_min(0)], -1)
+        sn = lid[g.stgd_nodes]
+        sub = replace(g, num_nodes=nodes.numel(), edge_index=lid[g.edge_index[:, esel]],
+                      edge_type=g.edge_type[esel], prev=prev, levels=[], stgd_nodes=sn[(sn >= 0) & (sn < own.numel())],
+                      stgd_pairs=lid[g.stgd_pairs[:, psel]], disp=g.disp[nodes])
+        plans.append((own, nodes, esel.nonzero().flatten(), sub))
+    return plans
+
+
+def child(a: argparse.Namespace) -> dict:
+    torch, cfg, batch, g, enc = _setup(a)
+    torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    enc = enc.to(dev)
+    h0 = torch.randn(g.num_nodes, a.dim, device=dev)
+    e0 = torch.randn(g.num_edges, a.dim, device=dev)
+    gd = g
+    if a.device != "cpu":
+        from dataclasses import fields, replace
+
+        gd = replace(g, **{f.name: getattr(g, f.name).to(dev) for f in fields(g)
+                           if isinstance(getattr(g, f.name), torch.Tensor)}, levels=[x.to(dev) for x in g.levels])
+    if a.variant in ("ours", "torch_scatter"):
+        if a.variant == "torch_scatter":
+            from finsta_core.graphs.scatter import set_scatter_backend, torch_scatter_available
+
+            if not torch_scatter_available():
+                return {"skipped": "torch-scatter not installed"}
+            set_scatter_backend("torch_scatter")
+
+        def run():
+            h, e, _ = enc(h0, e0, gd)
+            return h.sum() + e.sum()
+    elif a.variant == "dense":
+        from dense_ref import dense_layer
+
+        need = 4.0 * g.num_nodes ** 2 * a.dim * 6 / 2**30 * a.layers
+        if need > a.dense_limit_gb:
+            return {"skipped": f"dense needs ~{need:.0f} GB (limit {a.dense_limit_gb} GB)"}
+
+        def run():
+            h, e = h0, e0
+            for layer in enc.layers:
+                h, e = dense_layer(layer, h, e, gd)
+            return h.sum() + e.sum()
+    elif a.variant == "loop":
+        plans = _loop_plan(torch, batch, g)
+        plans = [(o.to(dev), n.to(dev), es.to(dev), s) for o, n, es, s in plans]
+
+        def run():
+            h, e = h0, e0
+            for layer in enc.layers:
+                hn, en = h, e
+                for own, nodes, esel, sub in plans:
+                    ho, eo, _ = layer(h.index_select(0, nodes), e.index_select(0, esel), sub)
+                    hn = hn.index_copy(0, own, ho[: own.numel()])
+                    en = en.index_copy(0, esel, eo)
+                h, e = hn, en
+            return h.sum() + e.sum()
+        with torch.no_grad():
+            ref = enc(h0, e0, gd)[0]
+            h = h0
+            e = e0
+            for layer in enc.layers:
+                hn, en = h, e
+                for own, nodes, esel, sub in plans:
+                    ho, eo, _ = layer(h.index_select(0, nodes), e.index_select(0, esel), sub)
+                    hn, en = hn.index_copy(0, own, ho[: own.numel()]), en.index_copy(0, esel, eo)
+                h, e = hn, en
+            assert torch.allclose(h, ref, atol=1e-4), "per-frame loop disagrees with the parallel encoder"
+    elif a.variant == "transformerconv":
+        from torch_geometric.nn import TransformerConv
+
+        convs = torch.nn.ModuleList([TransformerConv(a.dim, a.dim // a.heads, heads=a.heads, edge_dim=a.dim)
+                                     for _ in range(a.layers)]).to(dev)
+        ei = gd.edge_index
+
+        def run():
+            h = h0
+            for conv in convs:
+                h = conv(h, ei, e0)
+            return h.sum()
+    else:
+        raise ValueError(a.variant)
+    params = [p for p in enc.parameters()]
+    for _ in range(a.warmup):
+        run().backward()
+    saved = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        saved[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = run()
+    del loss
+    act_mb = sum(saved.values()) / 2**20
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    base = _rss_mb()
+    times = []
+    for _ in range(a.reps):
+        for p in params:
+            p.grad = None
+        t0 = time.perf_counter()
+        run().backward()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    times.sort()
+    return {"time_s": times[len(times) // 2], "peak_mb": max(peak, 0.0), "act_mb": act_mb, "nodes": g.num_nodes,
+            "edges": g.num_edges}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--videos", type=int, default=32)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--objects", type=int, default=10, help="entities per video (about 3x nodes per keyframe)")
+    p.add_argument("--dims", type=int, nargs="+", default=[256, 768])
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dense-limit-gb", type=float, default=6.0)
+    p.add_argument("--variants", nargs="+", default=["ours", "dense", "loop", "torch_scatter", "transformerconv"])
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        a.variant = a.child
+        a.dim = a.dims[0]
+        print(json.dumps(child(a)))
+        return
+    rows = []
+    for dim in a.dims:
+        res = {}
+        for v in a.variants:
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", v, "--dims", str(dim)] + [
+                x for k in ("videos", "frames", "objects", "heads", "layers", "reps", "warmup", "threads")
+                for x in (f"--{k}", str(getattr(a, k)))]
+            cmd += ["--device", a.device, "--dense-limit-gb", str(a.dense_limit_gb)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                res[v] = {"skipped": "failed: " + out.stderr.strip().splitlines()[-1][:120]}
+            else:
+                res[v] = json.loads(out.stdout.strip().splitlines()[-1])
+        ours = res.get("ours", {})
+        for v, r in res.items():
+            if "skipped" in r:
+                rows.append((dim, v, "-", "-", "-", "-", "-", r["skipped"]))
+                continue
+            rt = r["time_s"] / ours["time_s"] if "time_s" in ours else float("nan")
+            ra = r["act_mb"] / ours["act_mb"] if ours.get("act_mb") else float("nan")
+            rows.append((dim, v, f"{r['time_s'] * 1e3:.1f}", f"{r['act_mb']:.1f}", f"{r['peak_mb']:.0f}", f"{rt:.2f}x",
+                         f"{ra:.2f}x", f"N={r['nodes']} E={r['edges']}"))
+    print(f"DSG encoder fwd+bwd: {a.videos} videos x {a.frames} keyframes x ~{3 * a.objects - 1} nodes, "
+          f"{a.layers} layer(s), heads={a.heads}, device={a.device}, threads={a.threads}, median of {a.reps}")
+    print("| d | variant | ms | saved act. MB | peak RSS growth MB | time / ours | act. mem / ours | graph |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(str(x) for x in r) + " |")
+
+
+if __name__ == "__main__":
+    main()

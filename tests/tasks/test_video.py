@@ -1,0 +1,120 @@
+"""Decoding real short videos written here, sampling rules, resize/crop, and the DataLoader's failure handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tasks.base import Sample, VideoProtocol
+from tasks.loader import VideoBatch, make_loader
+from tasks.video import VideoDecodeError, decode, probe, resample_frames, resize_crop, sample_times
+
+av = pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory, video_writer):
+    return video_writer(tmp_path_factory.mktemp("vid") / "clip.mp4", n_frames=20, fps=10)
+
+
+def test_sample_times_rules():
+    p = VideoProtocol(num_frames=4, sampling="uniform")
+    assert sample_times(2.0, p).tolist() == [0.25, 0.75, 1.25, 1.75]
+    assert sample_times(2.0, p, start=10.0).tolist() == [10.25, 10.75, 11.25, 11.75]
+    seg = VideoProtocol(num_frames=4, sampling="segment")
+    assert sample_times(2.0, seg).tolist() == [0.25, 0.75, 1.25, 1.75]  # evaluation: centres
+    rnd = sample_times(2.0, seg, train=True, rng=np.random.default_rng(0))
+    assert all(0.5 * i <= t < 0.5 * (i + 1) for i, t in enumerate(rnd)) and rnd.tolist() != [0.25, 0.75, 1.25, 1.75]
+    fps = VideoProtocol(num_frames=None, fps=2.0, sampling="fps")
+    assert sample_times(2.0, fps).tolist() == [0.0, 0.5, 1.0, 1.5]
+    capped = VideoProtocol(num_frames=3, fps=10.0, sampling="fps")
+    assert len(sample_times(2.0, capped)) == 3
+
+
+def test_probe_and_decode_frame_identity(video):
+    info = probe(video)
+    assert info.fps == 10.0 and info.duration == pytest.approx(2.0) and (info.height, info.width) == (48, 64)
+    frames, times = decode(video, VideoProtocol(num_frames=4, resolution=32))
+    assert frames.shape == (4, 3, 48, 64) and frames.dtype == torch.uint8
+    # targets 0.25/0.75/1.25/1.75 s -> frames 2, 7, 12, 17 (grey level 10 * i, lossy codec)
+    assert times.tolist() == pytest.approx([0.2, 0.7, 1.2, 1.7])
+    assert frames[:, 0].float().mean((1, 2)).tolist() == pytest.approx([20, 70, 120, 170], abs=6)
+
+
+def test_decode_span_and_fps(video):
+    frames, times = decode(video, VideoProtocol(num_frames=2), span=(1.0, 2.0))
+    assert times.tolist() == pytest.approx([1.2, 1.7])
+    _, t = decode(video, VideoProtocol(num_frames=None, fps=4.0, sampling="fps"))
+    assert t.tolist() == pytest.approx([0.0, 0.2, 0.5, 0.7, 1.0, 1.2, 1.5, 1.7])
+
+
+def test_decode_errors_name_the_file(tmp_path):
+    with pytest.raises(VideoDecodeError, match="not found"):
+        decode(tmp_path / "nope.mp4", VideoProtocol())
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 20)
+    with pytest.raises(VideoDecodeError, match="bad.mp4"):
+        decode(bad, VideoProtocol())
+    with pytest.raises(VideoDecodeError, match="decord"):
+        decode(bad, VideoProtocol(backend="decord")) if not _has_decord() else pytest.skip("decord installed")
+
+
+def _has_decord() -> bool:
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_resize_crop():
+    x = torch.arange(2 * 3 * 40 * 80, dtype=torch.float32).reshape(2, 3, 40, 80) / 1e4
+    assert resize_crop(x, 20).shape == (2, 3, 20, 20)
+    assert resize_crop(x, 20, "none").shape == (2, 3, 20, 20)
+    u8 = torch.randint(0, 255, (2, 3, 40, 80), dtype=torch.uint8)
+    a = resize_crop(u8, 20, "random", np.random.default_rng(0))
+    assert a.dtype == torch.uint8 and a.shape == (2, 3, 20, 20)
+    same = resize_crop(u8, 40, "center")  # no resize needed: the exact centre crop
+    assert torch.equal(same, u8[..., 20:60])
+
+
+def test_resample_pre_decoded_frames():
+    frames = torch.arange(10).view(10, 1, 1, 1).expand(10, 3, 4, 4).clone()
+    out, t = resample_frames(frames, torch.arange(10) * 0.5, VideoProtocol(num_frames=5))
+    assert out[:, 0, 0, 0].tolist() == [1, 3, 5, 7, 9] and t.tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]
+
+
+def test_loader_skips_missing_and_unreadable(video, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"garbage" * 10)
+    synth = Sample(id="s", frames=torch.rand(6, 3, 16, 16), timestamps=torch.arange(6).float())
+    samples = [Sample(id="ok", video=str(video)), Sample(id="bad", video=str(bad)),
+               Sample(id="gone", video=str(tmp_path / "gone.mp4")), synth, Sample(id="none")]
+    batches = list(make_loader(samples, VideoProtocol(num_frames=4, resolution=16), batch_size=5))
+    assert len(batches) == 1
+    b: VideoBatch = batches[0]
+    assert [s.id for s in b.samples] == ["ok", "s"] and b.video.shape == (2, 4, 3, 16, 16)
+    assert {i for i, _ in b.failed} == {"bad", "gone", "none"}
+    assert b.video.min() >= 0 and b.video.max() <= 1 and b.frame_mask.all()
+
+
+def test_loader_preprocess_padding_and_workers(video):
+    class Norm:
+        def __call__(self, x):
+            return (x.float() / 255.0 - 0.5) / 0.25
+
+    p = VideoProtocol(num_frames=None, fps=5.0, sampling="fps", resolution=16)
+    samples = [Sample(id="long", video=str(video)), Sample(id="short", video=str(video), extra={"clip_span": (0, 1)})]
+    b = next(iter(make_loader(samples, p, preprocess=Norm(), batch_size=2, num_workers=1)))
+    assert b.video.shape == (2, 10, 3, 16, 16) and b.frame_mask.sum(1).tolist() == [10, 5]
+    assert b.video.min() < 0  # normalised by the preprocess
+
+
+def test_loader_training_randomness_is_seeded(video):
+    p = VideoProtocol(num_frames=4, sampling="segment", resolution=16, crop="random")
+    s = [Sample(id="a", video=str(video))]
+    t1 = next(iter(make_loader(s, p, train=True, seed=1))).frame_times
+    t2 = next(iter(make_loader(s, p, train=True, seed=1))).frame_times
+    t3 = next(iter(make_loader(s, p, train=True, seed=2))).frame_times
+    assert torch.equal(t1, t2) and not torch.equal(t1, t3)
