@@ -71,14 +71,15 @@ def _loop_plan(torch, batch, g):
         lid = torch.full((g.num_nodes,), -1, dtype=torch.long)
         lid[nodes] = torch.arange(nodes.numel())
         esel = (lid[g.edge_index[1]] >= 0) & (lid[g.edge_index[1]] < own.numel())
+        n_stream = int(esel[: g.num_stream].sum())
         psel = lid[g.stgd_pairs[1]] >= 0
         prev = torch.full((nodes.numel(),), -1, dtype=torch.long)
         prev[: own.numel()] = torch.where(g.prev[own] >= 0, lid[g.prev[own].clamp_min(0)], -1)
         sn = lid[g.stgd_nodes]
         sub = replace(g, num_nodes=nodes.numel(), edge_index=lid[g.edge_index[:, esel]],
                       edge_type=g.edge_type[esel], prev=prev, levels=[], stgd_nodes=sn[(sn >= 0) & (sn < own.numel())],
-                      stgd_pairs=lid[g.stgd_pairs[:, psel]], disp=g.disp[nodes])
-        plans.append((own, nodes, esel.nonzero().flatten(), sub))
+                      stgd_pairs=lid[g.stgd_pairs[:, psel]], disp=g.disp[nodes], num_stream=n_stream)
+        plans.append((own, nodes, esel.nonzero().flatten()[:n_stream], sub))
     return plans
 
 
@@ -88,7 +89,8 @@ def child(a: argparse.Namespace) -> dict:
     dev = torch.device(a.device)
     enc = enc.to(dev)
     h0 = torch.randn(g.num_nodes, a.dim, device=dev)
-    e0 = torch.randn(g.num_edges, a.dim, device=dev)
+    e0 = torch.randn(g.num_stream, a.dim, device=dev)
+    ea = torch.randn(2, a.dim, device=dev)
     gd = g
     if a.device != "cpu":
         from dataclasses import fields, replace
@@ -104,7 +106,7 @@ def child(a: argparse.Namespace) -> dict:
             set_scatter_backend("torch_scatter")
 
         def run():
-            h, e, _ = enc(h0, e0, gd)
+            h, e, _ = enc(h0, e0, gd, ea)
             return h.sum() + e.sum()
     elif a.variant == "dense":
         from dense_ref import dense_layer
@@ -116,7 +118,7 @@ def child(a: argparse.Namespace) -> dict:
         def run():
             h, e = h0, e0
             for layer in enc.layers:
-                h, e = dense_layer(layer, h, e, gd)
+                h, e = dense_layer(layer, h, e, gd, ea)
             return h.sum() + e.sum()
     elif a.variant == "loop":
         plans = _loop_plan(torch, batch, g)
@@ -127,19 +129,19 @@ def child(a: argparse.Namespace) -> dict:
             for layer in enc.layers:
                 hn, en = h, e
                 for own, nodes, esel, sub in plans:
-                    ho, eo, _ = layer(h.index_select(0, nodes), e.index_select(0, esel), sub)
+                    ho, eo, _ = layer(h.index_select(0, nodes), e.index_select(0, esel), sub, ea)
                     hn = hn.index_copy(0, own, ho[: own.numel()])
                     en = en.index_copy(0, esel, eo)
                 h, e = hn, en
             return h.sum() + e.sum()
         with torch.no_grad():
-            ref = enc(h0, e0, gd)[0]
+            ref = enc(h0, e0, gd, ea)[0]
             h = h0
             e = e0
             for layer in enc.layers:
                 hn, en = h, e
                 for own, nodes, esel, sub in plans:
-                    ho, eo, _ = layer(h.index_select(0, nodes), e.index_select(0, esel), sub)
+                    ho, eo, _ = layer(h.index_select(0, nodes), e.index_select(0, esel), sub, ea)
                     hn, en = hn.index_copy(0, own, ho[: own.numel()]), en.index_copy(0, esel, eo)
                 h, e = hn, en
             assert torch.allclose(h, ref, atol=1e-4), "per-frame loop disagrees with the parallel encoder"
@@ -149,11 +151,14 @@ def child(a: argparse.Namespace) -> dict:
         convs = torch.nn.ModuleList([TransformerConv(a.dim, a.dim // a.heads, heads=a.heads, edge_dim=a.dim)
                                      for _ in range(a.layers)]).to(dev)
         ei = gd.edge_index
+        from finsta_core.nn.graph import SELF_EDGE
+
+        e_all = torch.cat([e0, ea[gd.edge_type[gd.num_stream:] - SELF_EDGE]], 0)
 
         def run():
             h = h0
             for conv in convs:
-                h = conv(h, ei, e0)
+                h = conv(h, ei, e_all)
             return h.sum()
     else:
         raise ValueError(a.variant)

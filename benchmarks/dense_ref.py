@@ -8,11 +8,14 @@ import math
 import torch
 from torch import Tensor
 
-from finsta_core.nn.graph import LayerGraph
+from finsta_core.nn.graph import SELF_EDGE, LayerGraph
 from finsta_core.nn.gtrm import GTrmLayer
 
 
-def dense_layer(layer: GTrmLayer, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor]:
+def dense_layer(layer: GTrmLayer, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor) -> tuple[Tensor, Tensor]:
+    """``e [E_stream, d]`` stream edge states, ``e_aux [2, d]`` static self / readout edge embeddings."""
+    ns = g.num_stream
+    e_all = torch.cat([e, e_aux[g.edge_type[ns:] - SELF_EDGE]], 0)
     n, hh, dk, d = h.shape[0], layer.h, layer.dk, layer.d
     q, k, v = layer.qkv(h).view(n, 3, hh, dk).unbind(1)
     src, dst = g.edge_index
@@ -35,7 +38,7 @@ def dense_layer(layer: GTrmLayer, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[
         q, _ = layer.gate(q, k, g, z, zmask)
     ee = torch.zeros(n, n, hh, dk, dtype=h.dtype, device=h.device)
     mask = torch.zeros(n, n, dtype=torch.bool, device=h.device)
-    ee = ee.index_put((dst, src), layer.e_proj(e).view(-1, hh, dk))
+    ee = ee.index_put((dst, src), layer.e_proj(e_all).view(-1, hh, dk))
     mask[dst, src] = True
     s = q[:, None] * k[None, :] * ee / math.sqrt(dk)
     logit = s.sum(-1).masked_fill(~mask[..., None], float("-inf"))
@@ -43,5 +46,5 @@ def dense_layer(layer: GTrmLayer, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[
     agg = torch.einsum("ijh,jhd->ihd", w, v).reshape(n, d)
     h1 = layer.norm_h1(h + layer.o_h(agg))
     h_out = layer.norm_h2(h1 + layer.ffn_h(h1))
-    e1 = layer.norm_e1(e + layer.o_e(s[dst, src].reshape(-1, d)))
+    e1 = layer.norm_e1(e + layer.o_e(s[dst[:ns], src[:ns]].reshape(-1, d)))
     return h_out, layer.norm_e2(e1 + layer.ffn_e(e1))

@@ -37,10 +37,11 @@ def main() -> None:
     print(f"generation: {args.n} clips + HSGs in {with_g:.2f} s ({args.n / with_g:.0f} clips/s); "
           f"without graphs {without:.2f} s (graphs add x{with_g / without:.2f})")
     b = samples[: args.batch]
-    times = torch.stack([s.timestamps for s in b])
+    idx = torch.linspace(0, cfg.num_frames - 1, cfg.host_frames).round().long()  # the task protocol's frames
+    times = torch.stack([s.timestamps[idx] for s in b])
     for name in ("tiny", "tiny_dual", "tiny_cross"):
         host = create_host(name, image_size=args.size)
-        video = host.preprocess(torch.stack([s.frames for s in b]))
+        video = host.preprocess(torch.stack([s.frames[idx] for s in b]))
         batch = HostBatch(video, times, [s.texts[0] for s in b])
         opt = torch.optim.AdamW(host.parameters(), 1e-3)
         host.train()

@@ -56,6 +56,7 @@ class FinstaConfig:
     softmax: str = "stable"
     self_loops: bool = True
     reverse_edges: bool = True
+    aux_edge_stream: bool = False  # True: self-loop and readout edges also carry evolving edge states
     readout: str = "cls"  # virtual CLS node per graph / frame, or mean pooling
     recurrence: str = "parallel"
     temporal_attention_edges: bool = False  # also attend along temporal coreference edges

@@ -24,7 +24,7 @@ from finsta_core.graphs.types import NUM_EDGE_TYPES, EdgeType, NodeType
 from finsta_core.interface import HostOutputs
 from finsta_core.nn.embed import HashedLabelEmbedding, time_embedding
 from finsta_core.nn.encoder import GraphEncoder
-from finsta_core.nn.graph import CLS_NODE, NUM_ENC_EDGE_TYPES, NUM_ENC_NODE_TYPES, LayerGraph, build_graphs
+from finsta_core.nn.graph import CLS_NODE, NUM_ENC_EDGE_TYPES, NUM_ENC_NODE_TYPES, SELF_EDGE, LayerGraph, build_graphs
 from finsta_core.objectives.alignment import osc_loss, ptc_loss
 from finsta_core.objectives.inject import nearest_host_frame, pool_patches, pool_text
 from finsta_core.objectives.trs import trs_loss
@@ -175,17 +175,19 @@ class Finsta(nn.Module):
         gs = build_graphs(self.cfg, b)
         gt, gd, gh = gs["tsg"], gs["dsg"], gs["hsg"]
         xt, xd = self._inputs(b, host)
-        ht, et, dt = self.tsg_enc(self._with_cls(xt, gt, self.type_t), self.edge_t(gt.edge_type), gt)
-        hd, ed, dd = self.dsg_enc(self._with_cls(xd, gd, self.type_d), self.edge_d(gd.edge_type), gd)
+        aux = slice(SELF_EDGE, SELF_EDGE + 2)
+        ht, et, dt = self.tsg_enc(self._with_cls(xt, gt, self.type_t), self.edge_t(gt.edge_type[: gt.num_stream]), gt,
+                                  self.edge_t.weight[aux])
+        hd, ed, dd = self.dsg_enc(self._with_cls(xd, gd, self.type_d), self.edge_d(gd.edge_type[: gd.num_stream]), gd,
+                                  self.edge_d.weight[aux])
         # HSG (Eq 29): start from the final TSG / DSG states, fresh embeddings for cross-modal edges
         hh0 = torch.cat([ht, hd], 0)
         if self.cfg.hsg_inject and self._inject_tokens("cross", host):
             it, idd = self._pool("cross", host, b, True, True)
             hh0 = hh0 + torch.cat([it, it.new_zeros(gt.num_nodes - gt.num_real, it.shape[1]), idd,
                                    idd.new_zeros(gd.num_nodes - gd.num_real, idd.shape[1])], 0)
-        n_cross = gh.num_edges - gt.num_edges - gd.num_edges
-        eh0 = torch.cat([et, ed, self.edge_h(gh.edge_type[gh.num_edges - n_cross:])], 0)
-        hh, _, dh = self.hsg_enc(hh0, eh0, gh)
+        eh0 = torch.cat([et, ed, self.edge_h(gh.edge_type[et.shape[0] + ed.shape[0]: gh.num_stream])], 0)
+        hh, _, dh = self.hsg_enc(hh0, eh0, gh, self.edge_h.weight[aux])
         rh = self._readout(hh, gh)
         bsz = b.num_graphs
         readouts = {"tsg": self._readout(ht, gt), "dsg": self._readout(hd, gd), "hsg_text": rh[:bsz], "hsg": rh[bsz:]}

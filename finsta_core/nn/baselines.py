@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from finsta_core.graphs.scatter import scatter_mean, scatter_sum, segment_softmax
 from finsta_core.nn.blocks import FFN, make_norm
-from finsta_core.nn.graph import LayerGraph
+from finsta_core.nn.graph import SELF_EDGE, LayerGraph
 
 
 class GATLayer(nn.Module):
@@ -31,7 +31,8 @@ class GATLayer(nn.Module):
         self.ffn = FFN(d, ffn_mult, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         n = h.shape[0]
         x = self.w(h).view(n, self.h, self.dk)
         src, dst = g.edge_index
@@ -51,10 +52,14 @@ class RGNNLayer(nn.Module):
         self.norm = make_norm(norm, d)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         n = h.shape[0]
         src, dst = g.edge_index
-        m = scatter_mean(self.msg(torch.cat([h.index_select(0, dst), h.index_select(0, src), e], -1)), dst, n)
+        ef = e
+        if g.num_stream < g.num_edges:
+            ef = torch.cat([e, e_aux.index_select(0, g.edge_type[g.num_stream:] - SELF_EDGE)], 0)
+        m = scatter_mean(self.msg(torch.cat([h.index_select(0, dst), h.index_select(0, src), ef], -1)), dst, n)
         m = self.drop(m)
         out = self.gru(m, h)  # track starts (and untracked nodes): hidden = own state
         prev = g.prev.clamp_min(0)

@@ -38,11 +38,13 @@ class GraphEncoder(nn.Module):
 
         self.layers = nn.ModuleList([make() for _ in range(layers)])
 
-    def forward(self, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, float]]:
-        """``h [N, d]``, ``e [E, d]`` -> final node and edge states, diagnostics averaged over layers."""
+    def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, dict[str, float]]:
+        """``h [N, d]``, ``e [E_stream, d]``, ``e_aux [2, d]`` (static self / read edge embeddings) -> final
+        node and stream-edge states, diagnostics averaged over layers."""
         sums: dict[str, Tensor] = {}
         for layer in self.layers:
-            h, e, d = layer(h, e, g)
+            h, e, d = layer(h, e, g, e_aux)
             for k, v in d.items():
                 sums[k] = sums.get(k, torch.zeros(())) + v.detach().float().cpu()
         n = max(len(self.layers), 1)

@@ -56,6 +56,11 @@ class LayerGraph:
     disp: Tensor
     real_index: Tensor
     cls_index: Tensor
+    num_stream: int = -1  # edges [0, num_stream) carry evolving edge states; the rest (self / read) are static
+
+    def __post_init__(self) -> None:
+        if self.num_stream < 0:
+            self.num_stream = self.edge_index.shape[1]
 
     @property
     def num_edges(self) -> int:
@@ -82,12 +87,13 @@ def _levels(prev: Tensor) -> tuple[Tensor, list[Tensor]]:
 
 
 def _attention_edges(cfg: FinstaConfig, n_real: int, edge_index: Tensor, edge_type: Tensor, group: Tensor,
-                     num_groups: int) -> tuple[Tensor, Tensor, int]:
+                     num_groups: int) -> tuple[Tensor, Tensor, int, int]:
     dev = edge_index.device
     ei, et = [edge_index], [edge_type]
     if cfg.reverse_edges:
         ei.append(edge_index.flip(0))
         et.append(edge_type + NUM_EDGE_TYPES)
+    n_stream = sum(x.shape[1] for x in ei)
     n = n_real
     if cfg.readout == "cls":
         n = n_real + num_groups
@@ -98,7 +104,8 @@ def _attention_edges(cfg: FinstaConfig, n_real: int, edge_index: Tensor, edge_ty
         ar = torch.arange(0 if cfg.self_loops else n_real, n, device=dev)
         ei.append(torch.stack([ar, ar]))
         et.append(torch.full((ar.numel(),), SELF_EDGE, dtype=torch.long, device=dev))
-    return torch.cat(ei, 1), torch.cat(et), n
+    ei_all = torch.cat(ei, 1)
+    return ei_all, torch.cat(et), n, ei_all.shape[1] if cfg.aux_edge_stream else n_stream
 
 
 def _stgd_structure(cfg: FinstaConfig, batch: GraphBatch, motion_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -134,7 +141,7 @@ def _stgd_structure(cfg: FinstaConfig, batch: GraphBatch, motion_prev: Tensor) -
 
 def build_graphs(cfg: FinstaConfig, batch: GraphBatch) -> dict[str, LayerGraph]:
     """The TSG, DSG and HSG attention graphs of a batch (cached on ``batch.cache``)."""
-    key = ("graphs", cfg.reverse_edges, cfg.self_loops, cfg.readout, cfg.temporal_attention_edges,
+    key = ("graphs", cfg.aux_edge_stream, cfg.reverse_edges, cfg.self_loops, cfg.readout, cfg.temporal_attention_edges,
            cfg.stgd, cfg.temporal_edges)
     if key in batch.cache:
         return batch.cache[key]
@@ -143,20 +150,21 @@ def build_graphs(cfg: FinstaConfig, batch: GraphBatch) -> dict[str, LayerGraph]:
     empty = torch.zeros(0, dtype=torch.long, device=dev)
     nt, nd, b, f = t.num_nodes, d.num_nodes, batch.num_graphs, d.num_frames
     # TSG
-    tei, tet, nt_all = _attention_edges(cfg, nt, t.edge_index, t.edge_type, t.graph, b)
+    tei, tet, nt_all, ts = _attention_edges(cfg, nt, t.edge_index, t.edge_type, t.graph, b)
     none_t = torch.full((nt_all,), -1, dtype=torch.long, device=dev)
     cls = cfg.readout == "cls"
     real_t = torch.arange(nt, device=dev)
     cls_t = torch.arange(nt, nt_all, device=dev) if cls else empty
-    tsg = LayerGraph(nt_all, nt, tei, tet, t.graph, b, none_t, torch.zeros_like(none_t), [], empty,
-                     torch.zeros(2, 0, dtype=torch.long, device=dev), torch.zeros(nt_all, device=dev), real_t, cls_t)
+    no_pairs = torch.zeros(2, 0, dtype=torch.long, device=dev)
+    tsg = LayerGraph(nt_all, nt, tei, tet, t.graph, b, none_t, torch.zeros_like(none_t), [], empty, no_pairs,
+                     torch.zeros(nt_all, device=dev), real_t, cls_t, ts)
     # DSG
     prev = d.prev
     dei, det = d.edge_index, d.edge_type
     if cfg.temporal_attention_edges and d.temporal_index.numel():
         dei = torch.cat([dei, d.temporal_index], 1)
         det = torch.cat([det, torch.full((d.temporal_index.shape[1],), EdgeType.TEMPORAL, device=dev)])
-    dei, det, nd_all = _attention_edges(cfg, nd, dei, det, d.frame, f)
+    dei, det, nd_all, ds = _attention_edges(cfg, nd, dei, det, d.frame, f)
     pad_d = torch.full((nd_all - nd,), -1, dtype=torch.long, device=dev)
     prev_d = torch.cat([prev, pad_d])
     depth_d, levels_d = _levels(prev_d)
@@ -167,14 +175,16 @@ def build_graphs(cfg: FinstaConfig, batch: GraphBatch) -> dict[str, LayerGraph]:
     disp_d = torch.cat([disp, torch.zeros(nd_all - nd, device=dev)])
     real_d = torch.arange(nd, device=dev)
     cls_d = torch.arange(nd, nd_all, device=dev) if cls else empty
-    dsg = LayerGraph(nd_all, nd, dei, det, d.frame, f, prev_d, depth_d, levels_d, sn, sp, disp_d, real_d, cls_d)
+    dsg = LayerGraph(nd_all, nd, dei, det, d.frame, f, prev_d, depth_d, levels_d, sn, sp, disp_d, real_d, cls_d, ds)
     # HSG: union (TSG block first, DSG block offset by nt_all) + cross edges both ways
     off = nt_all
     ci = batch.cross_index
     cross_e = torch.stack([ci[0], ci[1] + off])
-    hei = torch.cat([tei, dei + off, cross_e, cross_e.flip(0)], 1)
+    # edge order: TSG stream, DSG stream, cross, reverse cross | TSG static, DSG static
+    hei = torch.cat([tei[:, :ts], dei[:, :ds] + off, cross_e, cross_e.flip(0), tei[:, ts:], dei[:, ds:] + off], 1)
     cet = torch.full((ci.shape[1],), EdgeType.CROSS, dtype=torch.long, device=dev)
-    het = torch.cat([tet, det, cet, cet + NUM_EDGE_TYPES])
+    het = torch.cat([tet[:ts], det[:ds], cet, cet + NUM_EDGE_TYPES, tet[ts:], det[ds:]])
+    hs = ts + ds + 2 * ci.shape[1]
     prev_h = torch.cat([none_t, torch.where(prev_d >= 0, prev_d + off, prev_d)])
     if ci.numel():
         # first node of a DSG track: predecessor = linked TSG object (highest a^C when several), B.2 Eq 28
@@ -191,7 +201,7 @@ def build_graphs(cfg: FinstaConfig, batch: GraphBatch) -> dict[str, LayerGraph]:
     hgroup = torch.cat([t.graph, d.frame + b])
     hsg = LayerGraph(nt_all + nd_all, nt + nd, hei, het, hgroup, b + f, prev_h, depth_h, levels_h, sn + off,
                      sp + off, torch.cat([torch.zeros(nt_all, device=dev), disp_d]), torch.cat([real_t, real_d + off]),
-                     torch.cat([cls_t, cls_d + off]))
+                     torch.cat([cls_t, cls_d + off]), hs)
     out = {"tsg": tsg, "dsg": dsg, "hsg": hsg}
     batch.cache[key] = out
     return out

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from finsta_core.graphs.scatter import scatter_sum, segment_softmax
 from finsta_core.nn.blocks import FFN, make_norm
-from finsta_core.nn.graph import LayerGraph
+from finsta_core.nn.graph import SELF_EDGE, LayerGraph
 from finsta_core.nn.recurrent import QueryGate
 from finsta_core.nn.stgd import STGDBranch
 
@@ -79,8 +80,10 @@ class GTrmLayer(nn.Module):
                               bias_init=gate_bias_init) if recurrent else None
         self.stgd = STGDBranch(d, heads, ffn_mult, dropout, norm, stgd_attention, sigma_range, eps) if stgd else None
 
-    def forward(self, h: Tensor, e: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """``h [N, d]``, ``e [E, d]`` -> updated ``h``, ``e`` and detached diagnostics."""
+    def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``h [N, d]``, ``e [E_stream, d]`` (``e_aux [2, d]``: self / read edge-type embeddings for the static
+        edges after ``g.num_stream``) -> updated ``h``, ``e`` and detached diagnostics."""
         n, shape = h.shape[0], (-1, self.h, self.dk)
         q, k, v = self.qkv(h).view(n, 3, self.h, self.dk).unbind(1)
         diag: dict[str, Tensor] = {}
@@ -91,9 +94,15 @@ class GTrmLayer(nn.Module):
                 diag.update(sd)
             q, gd = self.gate(q, k, g, z, zmask)
             diag.update(gd)
-        agg, s, _ = edge_attention(q, k, v, self.e_proj(e).view(shape), g.edge_index, n, self.clamp)
+        ee = self.e_proj(e)
+        ns = g.num_stream
+        if ns < g.num_edges:
+            if e_aux is None:
+                raise ValueError("this graph has static self / readout edges: pass e_aux (their type embeddings)")
+            ee = torch.cat([ee, self.e_proj(e_aux).index_select(0, g.edge_type[ns:] - SELF_EDGE)], 0)
+        agg, s, _ = edge_attention(q, k, v, ee.view(shape), g.edge_index, n, self.clamp)
         h1 = self.norm_h1(h + self.drop(self.o_h(agg.reshape(n, self.d))))
         h_out = self.norm_h2(h1 + self.drop(self.ffn_h(h1)))
-        e1 = self.norm_e1(e + self.drop(self.o_e(s.reshape(-1, self.d))))
+        e1 = self.norm_e1(e + self.drop(self.o_e(s[:ns].reshape(-1, self.d))))
         e_out = self.norm_e2(e1 + self.drop(self.ffn_e(e1)))
         return h_out, e_out, diag

@@ -1,13 +1,14 @@
 """GTrm / R-GTrm / STGD layers against dense masked references (O(N^2), written plainly) and invariances."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from finsta_core import Finsta, FinstaConfig, collate_graphs
 from finsta_core.graphs.batch import chain_root_depth
-from finsta_core.nn.graph import build_graphs
+from finsta_core.nn.graph import SELF_EDGE, build_graphs
 from finsta_core.nn.gtrm import GTrmLayer
 from finsta_core.nn.stgd import motion_kernel
 from finsta_core.testing import random_hsg
@@ -15,8 +16,14 @@ from finsta_core.testing import random_hsg
 D, H = 16, 4
 
 
-def dense_attention(layer, h, e, edge_index, q):
-    """Dense ref [22] layer: s[i, j] = (q_i * k_j) / sqrt(dk) * E e_ij on a masked N x N grid."""
+def full_edges(e, e_aux, g):
+    """Stream edge states followed by the static self / readout edge embeddings."""
+    return torch.cat([e, e_aux[g.edge_type[g.num_stream:] - SELF_EDGE]], 0)
+
+
+def dense_attention(layer, h, e, edge_index, q, ns):
+    """Dense ref [22] layer: s[i, j] = (q_i * k_j) / sqrt(dk) * E e_ij on a masked N x N grid (``e`` for every
+    edge; edge outputs for the first ``ns`` stream edges)."""
     n, dk = h.shape[0], D // H
     _, k, v = layer.qkv(h).view(n, 3, H, dk).unbind(1)
     ee = torch.zeros(n, n, H, dk, dtype=h.dtype)
@@ -30,7 +37,7 @@ def dense_attention(layer, h, e, edge_index, q):
     agg = torch.einsum("ijh,jhd->ihd", w, v).reshape(n, D)
     h1 = layer.norm_h1(h + layer.o_h(agg))
     h_out = layer.norm_h2(h1 + layer.ffn_h(h1))
-    e1 = layer.norm_e1(e + layer.o_e(s[dst, src].reshape(-1, D)))
+    e1 = layer.norm_e1(e[:ns] + layer.o_e(s[dst[:ns], src[:ns]].reshape(-1, D)))
     return h_out, layer.norm_e2(e1 + layer.ffn_e(e1))
 
 
@@ -83,8 +90,10 @@ def test_layer_matches_dense_reference(kind):
     g = _dsg_graph(cfg)
     layer = GTrmLayer(D, H, recurrent=kind != "gtrm", stgd=kind == "stgd").double().eval()
     h = torch.randn(g.num_nodes, D, dtype=torch.float64)
-    e = torch.randn(g.num_edges, D, dtype=torch.float64)
-    ho, eo, _ = layer(h, e, g)
+    e = torch.randn(g.num_stream, D, dtype=torch.float64)
+    e_aux = torch.randn(2, D, dtype=torch.float64)
+    assert g.num_stream < g.num_edges
+    ho, eo, _ = layer(h, e, g, e_aux)
     q, k, v = layer.qkv(h).view(-1, 3, H, D // H).unbind(1)
     if kind == "gtrm":
         qh = q
@@ -93,7 +102,7 @@ def test_layer_matches_dense_reference(kind):
     else:
         z, zm = dense_stgd(layer, q, k, v, g)
         qh = dense_gate(layer, q, k, g.prev, z, zm)
-    hr, er = dense_attention(layer, h, e, g.edge_index, qh)
+    hr, er = dense_attention(layer, h, full_edges(e, e_aux, g), g.edge_index, qh, g.num_stream)
     torch.testing.assert_close(ho, hr, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(eo, er, atol=1e-5, rtol=1e-5)
 
@@ -104,8 +113,8 @@ def test_rgtrm_with_gate_disabled_is_exactly_gtrm():
     plain, rec = GTrmLayer(D, H), GTrmLayer(D, H, recurrent=True, stgd=True)
     rec.load_state_dict(plain.state_dict(), strict=False)
     rec.gate.enabled = False
-    h, e = torch.randn(g.num_nodes, D), torch.randn(g.num_edges, D)
-    a, b = plain(h, e, g), rec(h, e, g)
+    h, e, ea = torch.randn(g.num_nodes, D), torch.randn(g.num_stream, D), torch.randn(2, D)
+    a, b = plain(h, e, g, ea), rec(h, e, g, ea)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
@@ -152,11 +161,10 @@ def test_model_permutation_equivariance_and_locality():
     g = build_graphs(cfg, collate_graphs([random_hsg(3, num_frames=2, num_objects=3)]))["tsg"]
     h = torch.randn(g.num_nodes, D, dtype=torch.float64)
     e = torch.randn(g.num_edges, D, dtype=torch.float64)
+    g = replace(g, num_stream=g.num_edges)  # every edge carries a state here
     ho, eo, _ = layer(h, e, g)
     perm = torch.randperm(g.num_nodes)
     inv = torch.argsort(perm)
-    from dataclasses import replace
-
     gp = replace(g, edge_index=inv[g.edge_index])
     hp, ep, _ = layer(h[perm], e, gp)
     torch.testing.assert_close(hp, ho[perm])

@@ -44,8 +44,12 @@ def features(s, option: str, single_frame: bool) -> torch.Tensor:
     """Bag of words of question + option with question x option (BoW model) or option x middle-frame colour
     histogram (single-frame model) interactions."""
     q, o = bow(s.texts[0]), bow(option)
-    if not single_frame:
-        return torch.cat([q + o, torch.outer(q, o).flatten()])
+    if not single_frame:  # question-word x option-word pairs, hashed into 4096 buckets
+        pairs = torch.zeros(4096)
+        qi, oi = q.nonzero().flatten(), o.nonzero().flatten()
+        pairs.index_add_(0, ((qi[:, None] * len(VOCAB) + oi[None]) % 4096).flatten(),
+                         torch.outer(q[qi], o[oi]).flatten())
+        return torch.cat([q + o, pairs])
     if s.id not in _FRAME:
         _FRAME[s.id] = frame_feat(s)
     return torch.cat([q + o, torch.outer(o, _FRAME[s.id]).flatten()])

@@ -80,7 +80,8 @@ def test_sg_noise_variants():
     n_clean = sum(s.scene_graph.dsg.num_nodes for s in clean)
     n_drop = sum(s.scene_graph.dsg.num_nodes for s in drop)
     assert 0.55 * n_clean < n_drop < 0.85 * n_clean
-    changed = sum(a != b for s, t in zip(clean, lab) for a, b in zip(s.scene_graph.dsg.labels, t.scene_graph.dsg.labels))
+    changed = sum(a != b for s, t in zip(clean, lab)
+                  for a, b in zip(s.scene_graph.dsg.labels, t.scene_graph.dsg.labels))
     assert changed > 0
     for s in drop + lab:
         s.scene_graph.validate()

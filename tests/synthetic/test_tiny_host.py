@@ -1,0 +1,96 @@
+"""The tiny host family meets the host contract (``tests/hosts/contract.py``), round-trips save/load, and can
+be pre-trained by a generic loop on its own losses (``posttrain_outputs(..., with_losses=True)``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hosts.base import HostBatch
+from hosts.registry import create_host, get_spec
+from tasks.synthetic import SynthConfig, build_split
+from tests.hosts.contract import check_host_contract
+
+TINY = ["tiny", "tiny_dual", "tiny_cross"]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    samples = build_split("pairs", "train", SynthConfig.quick(), n=6, with_graphs=False)
+    host = create_host("tiny")
+    idx = torch.linspace(0, samples[0].frames.shape[0] - 1, 8).round().long()
+    video = host.preprocess(torch.stack([s.frames[idx] for s in samples]))
+    times = torch.stack([s.timestamps[idx] for s in samples])
+    return HostBatch(video, times, [s.texts[0] for s in samples])
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_contract(name, batch):
+    torch.manual_seed(0)
+    host = create_host(name)
+    out = check_host_contract(host, batch)
+    assert set(out.losses) == {"vla", "mlm"}
+    n = sum(p.numel() for p in host.parameters())
+    assert 0.15e6 < n < 1.0e6, n
+
+
+def test_architecture_flags():
+    assert get_spec("tiny").arch == "TVC"
+    assert get_spec("tiny_dual").arch == "TV-"
+    assert get_spec("tiny_cross").arch == "--C"
+
+
+def test_text_spans_point_at_words(batch):
+    host = create_host("tiny")
+    out = host.posttrain_outputs(batch, with_losses=False)
+    sp, ids = out.text.first_layer.char_spans[0], host.tokenizer(batch.texts[:1]).input_ids[0]
+    text = batch.texts[0]
+    for (a, b), i in zip(sp.tolist(), ids.tolist()):
+        if a >= 0:
+            assert host.tokenizer.itos[i] == text[a:b].lower()
+
+
+def test_checkpoint_round_trip_through_create_host(tmp_path, batch):
+    host = create_host("tiny_dual")
+    host.eval()
+    path = tmp_path / "tiny_dual.safetensors"
+    host.save(path)
+    again = create_host("tiny_dual.synth", checkpoint=tmp_path)
+    again.eval()
+    with torch.no_grad():
+        a = host.encode_video(batch.video)
+        b = again.encode_video(batch.video)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(Exception, match="tiny_dual"):
+        create_host("tiny_dual.synth", checkpoint=tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_generic_pretraining_loop_lowers_own_losses(name, batch):
+    torch.manual_seed(0)
+    host = create_host(name)
+    opt = torch.optim.AdamW(host.parameters(), lr=3e-3)
+    host.train()
+    first = None
+    for _ in range(8):
+        losses = host.posttrain_outputs(batch, with_losses=True).losses
+        total = sum(losses.values())
+        first = float(total) if first is None else first
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    assert float(total) < first
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_generation_and_option_scoring(name, batch):
+    host = create_host(name)
+    host.eval()
+    caps = host.generate(batch.video, max_new_tokens=5)
+    answers = host.generate(batch.video, prompts=["what colour is the object that jumps ?"] * len(batch.texts),
+                            max_new_tokens=2)
+    assert len(caps) == len(answers) == len(batch.texts)
+    s = host.score_options(batch.video, ["what happens first ?"] * 6, [["red", "blue", "green"]] * 6)
+    assert s.shape == (6, 3) and torch.isfinite(s).all()
+    loss = host.caption_loss(batch.video, batch.texts)
+    assert torch.isfinite(loss)
