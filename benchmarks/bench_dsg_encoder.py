@@ -9,6 +9,7 @@ table with ratios against our edge-list implementation:
 * ``dense``: the same layers computed on dense masked ``N x N`` grids (``benchmarks/dense_ref.py``);
 * ``loop``: the same layers evaluated keyframe by keyframe (T sequential calls per layer, all videos
   batched per keyframe; the recurrent-cell schedule of design note B.7), checked equal to ``ours``;
+* ``loop_video``: the same, one keyframe of one video per call (B x T calls per layer; the naive loop);
 * ``torch_scatter``: ours with the torch-scatter backend (skipped when it is not installed);
 * ``transformerconv``: PyG ``TransformerConv`` at the same width and heads with edge features (an anchor
   that does less work: no edge stream, no FFNs, no gate).
@@ -56,15 +57,20 @@ def _setup(a: argparse.Namespace):
     return torch, cfg, batch, g, enc
 
 
-def _loop_plan(torch, batch, g):
-    """Per keyframe index t: node set (frame-t nodes of all videos + their predecessors), local graph."""
+def _loop_plan(torch, batch, g, per_video: bool = False):
+    """Per keyframe index t (of all videos at once, or of one video at a time with ``per_video``): node set
+    (the keyframe's nodes + their predecessors) and its local graph."""
     from dataclasses import replace
 
     d = batch.dsg
     local = torch.cat([d.frame_local[d.frame], d.frame_local]) if g.num_nodes > d.num_nodes else d.frame_local[d.frame]
+    key = local
+    if per_video:
+        fid = torch.cat([d.frame, torch.arange(d.num_frames)]) if g.num_nodes > d.num_nodes else d.frame
+        key = d.frame_local[fid] * batch.num_graphs + d.frame_graph[fid]  # time-major: t, then video
     plans = []
-    for t in range(int(local.max()) + 1):
-        own = (local == t).nonzero().flatten()
+    for t in torch.unique(key).tolist():
+        own = (key == t).nonzero().flatten()
         ctx = g.prev[own]
         ctx = torch.unique(ctx[ctx >= 0])
         nodes = torch.cat([own, ctx])
@@ -120,8 +126,8 @@ def child(a: argparse.Namespace) -> dict:
             for layer in enc.layers:
                 h, e = dense_layer(layer, h, e, gd, ea)
             return h.sum() + e.sum()
-    elif a.variant == "loop":
-        plans = _loop_plan(torch, batch, g)
+    elif a.variant in ("loop", "loop_video"):
+        plans = _loop_plan(torch, batch, g, per_video=a.variant == "loop_video")
         plans = [(o.to(dev), n.to(dev), es.to(dev), s) for o, n, es, s in plans]
 
         def run():

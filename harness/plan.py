@@ -62,8 +62,9 @@ class RunSpec:
 
     @property
     def finsta(self) -> bool:
-        """Whether the evaluated host was post-trained with Finsta (the "Finsta-<host>" rows)."""
-        return self.mode == "posttrain"
+        """Whether the evaluated host was post-trained with Finsta (the "Finsta-<host>" rows): a posttrain run, or a
+        fine-tune / zero-shot run of a checkpoint that a posttrain run saved (``host.finsta_posttrained``)."""
+        return self.mode == "posttrain" or bool(self.config.get("host", {}).get("finsta_posttrained", False))
 
     @property
     def eval_mode(self) -> str:

@@ -17,6 +17,8 @@ from tasks.synthetic.scene import DURATION, GROWTH, JUMP_HEIGHT, Clip, Event, Ob
 from tasks.synthetic.vocab import CATEGORIES, COLOUR_NAMES, DIRECTION_NAMES, DIRECTIONS, SIZES, VERBS
 
 KIND_P = {"move": 0.34, "approach": 0.14, "leave": 0.12, "jump": 0.14, "grow": 0.1, "stop": 0.16}
+RANDOM_LAYOUTS = 32  # random start layouts tried for a forced first event before the constructed one
+MIN_GAP = 2.0  # pixels (at 32 px) between the outlines of two objects at the start
 
 
 def sample_objects(rng: np.random.Generator, n: int) -> list[Obj]:
@@ -32,18 +34,79 @@ def sample_objects(rng: np.random.Generator, n: int) -> list[Obj]:
     return out
 
 
-def sample_positions(cfg: SynthConfig, rng: np.random.Generator, objects: list[Obj], tries: int = 256) -> np.ndarray:
+def sample_positions(cfg: SynthConfig, rng: np.random.Generator, objects: list[Obj], tries: int = 256,
+                     fixed: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """Start centres ``[n, 2]`` inside the frame, at least ``r_i + r_j + 2`` pixels apart (room to grow).
 
-    Draws ``tries`` candidate layouts at once and keeps the first valid one (or the least crowded)."""
+    Draws ``tries`` candidate layouts at once and keeps the first valid one (or the least crowded).
+    ``fixed`` pins the centres of some objects (index -> ``[2]``); the others are drawn around them.
+    """
     r = base_radius(cfg, objects)
     lo, hi = r * GROWTH + 1.0, cfg.size - r * GROWTH - 1.0
     p = rng.uniform(lo[None, :, None], hi[None, :, None], size=(tries, len(objects), 2))
-    d = np.linalg.norm(p[:, :, None] - p[:, None], axis=-1) - (r[:, None] + r[None]) - 2.0
+    for i, xy in (fixed or {}).items():
+        p[:, i] = xy
+    d = np.linalg.norm(p[:, :, None] - p[:, None], axis=-1) - (r[:, None] + r[None]) - MIN_GAP * cfg.scale
     d[:, np.arange(len(objects)), np.arange(len(objects))] = np.inf
     gap = d.min(axis=(1, 2))
-    ok = np.nonzero(gap >= 0)[0]
+    ok = np.nonzero(gap >= -1e-6)[0]
     return p[ok[0]] if len(ok) else p[int(np.argmax(gap))]
+
+
+def _matches(ev: Event, first: tuple[str, bool, str | None]) -> bool:
+    """Whether a placed event is the forced ``(kind, fast, direction or None)``."""
+    return (ev.kind, ev.fast) == tuple(first[:2]) and first[2] in (None, ev.direction)
+
+
+def _path_room(cfg: SynthConfig, objects: list[Obj], kind: str) -> float:
+    """Longest straight path (pixels) the first actor (object 0) can take for ``kind`` in an empty frame."""
+    r = base_radius(cfg, objects)
+    room = cfg.size - 2 * r[0] - 1.5
+    if kind in ("approach", "leave"):  # the target (object 1) shares the line
+        room -= 2 * r[1] + MIN_GAP * cfg.scale + 1.0
+    return float(room)
+
+
+def _fit_first(cfg: SynthConfig, objects: list[Obj], plan: list[tuple[int, int, str, bool, bool]],
+               first: tuple[str, bool, str | None]) -> list[tuple[int, int, str, bool, bool]]:
+    """Shorten the first planned motion if its path cannot fit the frame at all (never at 32 / 64 px with the
+    default speeds and sizes; a safety net for custom configs). Fixed-length events are left alone."""
+    s, e, kind, fast, conc = plan[0]
+    if kind not in ("move", "approach", "leave"):
+        return plan
+    frames = int(_path_room(cfg, objects, kind) // speed(cfg, fast))
+    return [(s, s + max(3, min(e - s, frames)), kind, fast, conc)] + list(plan[1:])
+
+
+def _layout_for_first(cfg: SynthConfig, rng: np.random.Generator, objects: list[Obj],
+                      planned: tuple[int, int, str, bool, bool], first: tuple[str, bool, str | None]) -> np.ndarray:
+    """Start centres ``[n, 2]`` built so that the forced first event (actor = object 0, target = object 1)
+    fits: the actor's path (and the target) is centred on a line through the frame centre along the event's
+    direction, jittered across it; the other objects are drawn around them (:func:`sample_positions`)."""
+    s, e, kind, fast, _ = planned
+    r = base_radius(cfg, objects)
+    c = np.full(2, cfg.size / 2.0)
+    dist = (e - s) * speed(cfg, fast or kind == "stop")
+    name = first[2] if first[2] is not None else DIRECTION_NAMES[int(rng.integers(len(DIRECTION_NAMES)))]
+    u = np.asarray(DIRECTIONS[name], dtype=np.float64)
+    across = np.abs(u[::-1])  # unit vector perpendicular to the path
+    reach = r[:2].max() * GROWTH + 1.0
+    c = c + across * rng.uniform(-1.0, 1.0) * max(0.0, cfg.size / 2.0 - reach - 1.0) * 0.5
+    fixed: dict[int, np.ndarray] = {}
+    if kind in ("move", "stop"):
+        fixed[0] = c - u * dist / 2
+    elif kind == "approach":  # gap of 1 px + the whole path, or as much as fits (the event then ends early)
+        sep = r[0] + r[1] + min(1.0 + dist + 0.25, _path_room(cfg, objects, kind) - 1.0 + MIN_GAP * cfg.scale)
+        fixed[0], fixed[1] = c - u * sep / 2, c + u * sep / 2
+    elif kind == "leave":  # target, then the actor next to it, moving away from it along u
+        sep = r[0] + r[1] + MIN_GAP * cfg.scale
+        t = c - u * (sep + dist + r[0] - r[1]) / 2
+        fixed[1], fixed[0] = t, t + u * sep
+    elif kind == "jump":  # room above for the jump
+        fixed[0] = np.array([c[0], cfg.size / 2.0 + JUMP_HEIGHT * cfg.scale / 2])
+    else:  # grow: the centre has room for the grown radius
+        fixed[0] = c
+    return sample_positions(cfg, rng, objects, fixed=fixed)
 
 
 def _timeline(cfg: SynthConfig, rng: np.random.Generator, num_events: int, num_frames: int,
@@ -97,7 +160,8 @@ def sample_clip(cfg: SynthConfig, rng: np.random.Generator, num_events: int = 1,
         long: use ``cfg.long_num_frames``; num_objects: override the drawn object count.
         pan: force the camera pan on / off (default: with probability ``cfg.pan_prob``).
         first: force the first event's ``(kind, fast, direction or None)`` (balanced action classes);
-            start positions are redrawn until it fits.
+            start positions are redrawn (up to ``RANDOM_LAYOUTS`` times) until it fits, then a layout is
+            constructed around it (:func:`_layout_for_first`), so generation never fails.
     """
     num_frames = cfg.long_num_frames if long else cfg.num_frames
     n_obj = num_objects or int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
@@ -106,14 +170,19 @@ def sample_clip(cfg: SynthConfig, rng: np.random.Generator, num_events: int = 1,
     for k, o in enumerate(objects):
         o.static = k >= n_act
     plan = _timeline(cfg, rng, num_events, num_frames, long, n_act >= 2, first)
-    for attempt in range(100):
+    want_dir = first[2] if first else None
+    for _ in range(RANDOM_LAYOUTS):
         pos0 = sample_positions(cfg, rng, objects)
-        events = _place_events(cfg, rng, objects, n_act, pos0, plan, num_frames, first[2] if first else None)
-        ev0 = events[0]
-        if first is None or (ev0.kind, ev0.fast) == first[:2] and first[2] in (None, ev0.direction):
+        events = _place_events(cfg, rng, objects, n_act, pos0, plan, num_frames, want_dir)
+        if first is None or _matches(events[0], first):
             break
-        if attempt == 99:
-            raise RuntimeError(f"could not place a {first} event in 100 attempts (frame size {cfg.size})")
+    else:  # the random layouts did not fit the forced first event: build a layout for it (always feasible)
+        plan = _fit_first(cfg, objects, plan, first)
+        pos0 = _layout_for_first(cfg, rng, objects, plan[0], first)
+        events = _place_events(cfg, rng, objects, n_act, pos0, plan, num_frames, want_dir, first_actor=0)
+        if not _matches(events[0], first):  # a bug, not bad luck: the layout above is constructed to fit
+            raise RuntimeError(f"synthetic generator: the layout built for a forced first event {first} gave "
+                               f"{events[0]} (frame size {cfg.size}, objects {objects}, plan {plan})")
     use_pan = (rng.random() < cfg.pan_prob) if pan is None else pan
     pan_speed = float(rng.choice([-0.35, 0.35])) if use_pan else 0.0
     clip = simulate(cfg, objects, events, pos0, num_frames, pan_speed)
@@ -125,8 +194,11 @@ def sample_clip(cfg: SynthConfig, rng: np.random.Generator, num_events: int = 1,
 
 def _place_events(cfg: SynthConfig, rng: np.random.Generator, objects: list[Obj], n_act: int, pos0: np.ndarray,
                   plan: list[tuple[int, int, str, bool, bool]], num_frames: int,
-                  first_direction: str | None = None) -> list[Event]:
-    """Turn a timeline into events: pick actors and targets, and directions that fit in the frame."""
+                  first_direction: str | None = None, first_actor: int | None = None) -> list[Event]:
+    """Turn a timeline into events: pick actors and targets, and directions that fit in the frame.
+
+    ``first_actor`` forces the actor of the first event (the constructed layout of :func:`_layout_for_first`).
+    """
     n_obj = len(objects)
     events: list[Event] = []
     grown: set[int] = set()
@@ -136,6 +208,8 @@ def _place_events(cfg: SynthConfig, rng: np.random.Generator, objects: list[Obj]
         busy = {x for ev in events if ev.start < e and s < ev.end for x in (ev.actor, ev.target) if x is not None}
         cands = [a for a in cands if a not in busy] or [a for a in range(n_act) if a not in busy] or [0]
         actor = int(cands[rng.integers(len(cands))])
+        if first_actor is not None and not events:
+            actor = first_actor
         clip = simulate(cfg, objects, events, pos0, num_frames)
         p, r = clip.pos[s, actor], clip.radius[s, actor]  # planning runs without the camera pan
         dist = (e - s) * speed(cfg, fast or kind == "stop")

@@ -148,8 +148,10 @@ def test_toy_alignment_training_improves():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        hist.append((float(out.losses["osc"].detach()), float(out.losses["ptc"].detach()), out.diagnostics["osc_acc_cross"],
-                     out.diagnostics["ptc_acc_cross"]))
+        dg = out.diagnostics
+        hist.append((float(out.losses["osc"].detach()), float(out.losses["ptc"].detach()), dg["osc_acc_cross"],
+                     dg["ptc_acc_cross"]))
+    print("first / last step (osc, ptc, osc_acc, ptc_acc):", hist[0], hist[-1])
     first = torch.tensor(hist[:10]).mean(0)
     last = torch.tensor(hist[-10:]).mean(0)
     assert last[0] < first[0] * 0.8 and last[1] < first[1] * 0.8
