@@ -54,6 +54,7 @@ class Pipeline:
     eval_options: dict[str, object] = field(default_factory=dict)
     control: bool = True
     evaluate_host: bool = True
+    label_host: bool = False  # host evaluations also carry the sweep labels (arms whose evaluation data differ)
     store_root: str | Path = "results/runs"
     executor: str = "inline"
 
@@ -111,7 +112,8 @@ def plan_evaluations(p: Pipeline, host: str, seed: int, checkpoints: dict[str, R
     variants = [(checkpoints["posttrain"], True, labels)]
     if p.evaluate_host:
         host_ckpt = checkpoints.get("control", checkpoints["pretrain"])
-        variants.insert(0, (host_ckpt, False, {}))
+        host_labels = {k: v for k, v in labels.items() if k != "ablation"} if p.label_host else {}
+        variants.insert(0, (host_ckpt, False, host_labels))
     runs: list[RunSpec] = []
     for ckpt, finsta, lab in variants:
         over = [*p.overrides, *_opts("task.options", p.eval_options), f"host.checkpoint={_checkpoint(ckpt)}",

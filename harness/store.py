@@ -190,6 +190,20 @@ class RunStore:
             yield run_id, spec, st if isinstance(st, dict) else {"state": "unknown"}
 
 
+def _cost_rows(store: RunStore, run_id: str, spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Table 9 rows of a finished pretrain / posttrain run: parameters (M) trained, training pairs (M) and
+    device hours (wall time of the run; a CPU hour on CPU), from ``cost.json`` and ``timings.json``."""
+    cost = store.read_json(run_id, "cost.json") if base["status"] == "finished" else None
+    if not isinstance(cost, dict) or spec.get("mode") not in ("pretrain", "posttrain"):
+        return []
+    timings = store.read_json(run_id, "timings.json") or {}
+    values = {"params_m": (cost.get("params_host", 0) + cost.get("params_finsta", 0)) / 1e6,
+              "data_m": cost.get("posttrain_pairs", 0) / 1e6, "gpu_hours": timings.get("total_s", float("nan")) / 3600}
+    cost_base = {**base, "task_type": "cost", "finsta": spec.get("mode") == "posttrain"}
+    return [{**cost_base, "mode": "cost", "split": "", "metric": k, "value": float(v), "n_samples": float("nan")}
+            for k, v in values.items()]
+
+
 def load_frame(root: str | Path) -> pd.DataFrame:
     """Tidy frame of every run under ``root`` with :data:`FRAME_COLUMNS` (one row per evaluated metric).
 
@@ -210,6 +224,7 @@ def load_frame(root: str | Path) -> pd.DataFrame:
         evaluations = metrics.get("evaluations") if isinstance(metrics, dict) else None
         if base["status"] == "finished" and not isinstance(evaluations, list):
             base["status"] = "incomplete"
+        rows += _cost_rows(store, run_id, spec, base)
         if not evaluations:
             rows.append({**base, "mode": spec.get("eval_mode", spec.get("mode", "")), "split": "", "metric": "",
                          "value": float("nan"), "n_samples": float("nan")})

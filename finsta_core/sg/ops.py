@@ -29,6 +29,23 @@ def _sub_edges(edge_index: Tensor, new_id: Tensor, *extra: Tensor) -> tuple[Tens
     return (mapped[:, ok], *[x[ok] for x in extra])
 
 
+def _sub_meta(meta: dict, keep: Tensor) -> dict:
+    """Copy of ``meta`` where every per-node list (length N, e.g. ``dynamic``) is subset with ``keep``.
+
+    Lists of node ids (such as ``negated``) are remapped rather than masked."""
+    n, out = keep.numel(), {}
+    idx = keep.nonzero().flatten().tolist()
+    new_id = remap(keep).tolist()
+    for k, v in meta.items():
+        if k == "negated" and isinstance(v, list):
+            out[k] = [new_id[i] for i in v if 0 <= i < n and new_id[i] >= 0]
+        elif isinstance(v, list) and len(v) == n:
+            out[k] = [v[i] for i in idx]
+        else:
+            out[k] = v
+    return out
+
+
 def tsg_subgraph(tsg: TextualSceneGraph, keep: Tensor) -> TextualSceneGraph:
     """Induced sub-graph of a TSG on the ``[N]`` bool mask ``keep`` (edges with a dropped end vanish)."""
     keep = torch.as_tensor(keep, dtype=torch.bool).reshape(-1)
@@ -36,7 +53,7 @@ def tsg_subgraph(tsg: TextualSceneGraph, keep: Tensor) -> TextualSceneGraph:
     idx = keep.nonzero().flatten().tolist()
     ei, et = _sub_edges(tsg.edge_index, new_id, tsg.edge_type)
     return TextualSceneGraph(tsg.caption, [tsg.labels[i] for i in idx], tsg.node_type[keep], ei, et,
-                             tsg.spans[keep], dict(tsg.meta))
+                             tsg.spans[keep], _sub_meta(tsg.meta, keep))
 
 
 def dsg_subgraph(dsg: DynamicSceneGraph, keep: Tensor) -> DynamicSceneGraph:
@@ -50,7 +67,7 @@ def dsg_subgraph(dsg: DynamicSceneGraph, keep: Tensor) -> DynamicSceneGraph:
         [dsg.labels[i] for i in idx], dsg.node_type[keep], dsg.frame[keep], dsg.boxes[keep],
         dsg.timestamps.clone(), dsg.frame_size, ei, et, ti,
         None if dsg.features is None else dsg.features[keep],
-        None if dsg.scores is None else dsg.scores[keep], dict(dsg.meta))
+        None if dsg.scores is None else dsg.scores[keep], _sub_meta(dsg.meta, keep))
 
 
 def hsg_subgraph(hsg: HolisticSceneGraph, keep_tsg: Tensor | None = None,

@@ -101,6 +101,7 @@ class TSGRules:
         self.ent: dict[int, int] = {}  # token index -> object node id
         self.alias: dict[int, int] = {}  # quantifier / phrasal noun token -> real head token
         self.negated: list[int] = []
+        self.verb_preds: set[int] = set()  # relation nodes headed by a verb
 
     # ----------------------------------------------------------------------------------------- objects
     def _entity_heads(self) -> list[Token]:
@@ -303,6 +304,8 @@ class TSGRules:
         for words, objs in phrases or [(base, [])]:
             pid = self.g.node(self._label(words, None if copular else v), NodeType.RELATION, words)
             preds.append(pid)
+            if not copular:
+                self.verb_preds.add(pid)  # verb-headed: a "dynamic" predicate for PTC (finsta-core.md B.4)
             for s in subj:
                 if s not in objs:
                     self.g.edge(s, pid, EdgeType.SUBJ_PRED)
@@ -370,5 +373,6 @@ class TSGRules:
         self._add_objects()
         self._add_noun_relations()
         self._add_predicates()
-        meta = {"parser": "finsta-rules", "negated": sorted(set(self.negated))}
+        dynamic = [i in self.verb_preds for i in range(len(self.g.labels))]
+        meta = {"parser": "finsta-rules", "negated": sorted(set(self.negated)), "dynamic": dynamic}
         return self.g.build(self.doc.text if caption is None else caption, meta)

@@ -140,7 +140,9 @@ def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> tuple[list[dict[s
     data_task = task if data_name == task.name and not data_opts else build_task(ctx, data_name, data_opts)
     samples = load_samples(ctx, data_task, str(pt["split"]))
     graphs = _load_graphs(ctx, data_task, str(pt["split"]), samples)
-    finsta = api.Finsta(fcfg, host_widths=host.encoder_widths())
+    pooled_w = host.encoder_widths()
+    first_w = host.first_layer_widths() if hasattr(host, "first_layer_widths") else pooled_w
+    finsta = api.Finsta(fcfg, host_widths={k: (int(first_w.get(k, w)), int(w)) for k, w in pooled_w.items()})
     family = task.task_type.family
     model = PosttrainModel(host, finsta, api, fcfg, family, graphs, bool(pt["stage1_host_inputs"]))
     if ctx.is_main:
@@ -181,4 +183,6 @@ def pretrain(ctx: JobContext, host: nn.Module, task: Task) -> tuple[list[dict[st
                epochs=float(p["epochs"]), warmup_epochs=float(p["warmup_epochs"]))
     if ctx.is_main:
         host.save(ctx.run_dir / "host.safetensors")
+        ctx.store.write_json(ctx.spec.run_id, "cost.json", {"params_host": sum(x.numel() for x in host.parameters()),
+                                                             "params_finsta": 0, "posttrain_pairs": len(samples)})
     return [], []

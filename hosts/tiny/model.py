@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, HostSpec, Preprocess, TokenStates
-from hosts.pooling import l2norm, symmetric_infonce, video_token_maps
+from hosts.pooling import l2norm, masked_mean, symmetric_infonce, video_token_maps
 from hosts.tiny.tokenizer import CLS, MASK, PAD, SEP, WordTokenizer
 
 
@@ -47,6 +47,11 @@ class TinyConfig:
     hash_buckets: int = 64
     mlm_prob: float = 0.15
     max_caption: int = 40
+    pool: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("mean", "cls"):
+            raise ValueError(f"TinyConfig.pool must be 'mean' or 'cls', got {self.pool!r}")
 
 
 def _block(cfg: TinyConfig) -> nn.TransformerEncoderLayer:
@@ -264,6 +269,16 @@ class TinyHost(Host):
         idx = 1 + n_text + torch.arange(t, device=final.device) * per_frame
         return final[:, idx]
 
+    def _text_pool(self, final: Tensor, mask: Tensor) -> Tensor:
+        """Instance-level text output ``[B, d]`` from final states ``[B, L, d]``: masked mean (``pool="mean"``)
+        or the ``[CLS]`` state (``pool="cls"``)."""
+        return masked_mean(final, mask) if self.cfg.pool == "mean" else final[:, 0]
+
+    def _frame_pool(self, v_final: Tensor) -> Tensor:
+        """Per-frame output ``[B, T, d]`` from video tokens ``[B, T, 1 + P, d]``: mean of the frame's tokens
+        (``pool="mean"``) or its frame ``[CLS]`` (``pool="cls"``)."""
+        return v_final.mean(2) if self.cfg.pool == "mean" else v_final[:, :, 0]
+
     # -- Finsta post-training --------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:
         video, times = batch.video, self._frames(batch.video, batch.frame_times)
@@ -274,16 +289,17 @@ class TinyHost(Host):
         t_final = v_final = None
         if self.spec.has_text:
             first, t_final = self.text(tok.input_ids, tok.attention_mask)
-            out.text = EncoderOutput(TokenStates(first, tok.attention_mask, tok.char_spans), t_final[:, 0])
-            t_emb = l2norm(self.text_proj(t_final[:, 0]))
+            pooled = self._text_pool(t_final, tok.attention_mask)
+            out.text = EncoderOutput(TokenStates(first, tok.attention_mask, tok.char_spans), pooled)
+            t_emb = l2norm(self.text_proj(pooled))
         if self.spec.has_video:
             first, v_final = self.video(video)
             fi, rc = video_token_maps(b, t, self.video.grid, 1, video.device)
             states = first.flatten(1, 2)
             ones = torch.ones(states.shape[:2], dtype=torch.bool, device=video.device)
-            out.video = EncoderOutput(TokenStates(states, ones, None, fi, rc, self.video.grid), v_final[:, :, 0],
-                                      times)
-            v_emb = l2norm(self.video_proj(v_final[:, :, 0].mean(1)))
+            frames = self._frame_pool(v_final)
+            out.video = EncoderOutput(TokenStates(states, ones, None, fi, rc, self.video.grid), frames, times)
+            v_emb = l2norm(self.video_proj(frames.mean(1)))
         if self.cross is not None:
             if self.only_cross:
                 ct, (cv, grid) = self.text.embed(tok.input_ids), self._video_for_cross(self.video.embed(video))
@@ -343,13 +359,16 @@ class TinyHost(Host):
     def encode_text(self, texts: list[str] | None, tok=None) -> Tensor:
         tok = tok if tok is not None else self._tok(texts)
         if self.only_cross:
-            return l2norm(self.text_proj(self.cross(self.text.embed(tok.input_ids), tok.attention_mask, None)[1][:, 0]))
-        return l2norm(self.text_proj(self.text(tok.input_ids, tok.attention_mask)[1][:, 0]))
+            _, final, mask = self.cross(self.text.embed(tok.input_ids), tok.attention_mask, None)
+            return l2norm(self.text_proj(self._text_pool(final, mask)))
+        return l2norm(self.text_proj(self._text_pool(self.text(tok.input_ids, tok.attention_mask)[1],
+                                                     tok.attention_mask)))
 
     def encode_video(self, video: Tensor, frame_times: Tensor | None = None) -> Tensor:
         if self.only_cross:
-            return l2norm(self.video_proj(self.cross(None, None, self._cross_inputs(None, None, video)[1])[1][:, 0]))
-        return l2norm(self.video_proj(self.video(video)[1][:, :, 0].mean(1)))
+            final = self.cross(None, None, self._cross_inputs(None, None, video)[1])[1]
+            return l2norm(self.video_proj(final.mean(1) if self.cfg.pool == "mean" else final[:, 0]))
+        return l2norm(self.video_proj(self._frame_pool(self.video(video)[1]).mean(1)))
 
     def encode_joint(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
         if self.cross is None:

@@ -17,4 +17,4 @@ _ENTRIES = {
 
 for _name, (_cls, _type) in _ENTRIES.items():
     if _name not in TASKS:
-        TASKS.register(_name, f"tasks.synthetic.tasks:{_cls}", type=_type, dataset="synthetic", synthetic=True)
+        TASKS.register(_name, f"tasks.synthetic.tasks:{_cls}", type=_type, dataset=_name, synthetic=True)

@@ -96,7 +96,7 @@ def _layout_for_first(cfg: SynthConfig, rng: np.random.Generator, objects: list[
     if kind in ("move", "stop"):
         fixed[0] = c - u * dist / 2
     elif kind == "approach":  # gap of 1 px + the whole path, or as much as fits (the event then ends early)
-        sep = r[0] + r[1] + min(1.0 + dist + 0.25, _path_room(cfg, objects, kind) - 1.0 + MIN_GAP * cfg.scale)
+        sep = min(r[0] + r[1] + 1.0 + dist + 0.25, cfg.size - 1.5 - r[0] - r[1])
         fixed[0], fixed[1] = c - u * sep / 2, c + u * sep / 2
     elif kind == "leave":  # target, then the actor next to it, moving away from it along u
         sep = r[0] + r[1] + MIN_GAP * cfg.scale

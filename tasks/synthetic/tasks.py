@@ -34,8 +34,15 @@ class SyntheticTask(Task):
     """Base of the ``synth_*`` tasks: split generation, options, identity."""
 
     kind: str = ""
-    dataset = "synthetic"
+    dataset = "synthetic"  # replaced by each task's own name (``__init_subclass__``)
     version = "1"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each synthetic task is its own dataset (``dataset = name``, e.g. ``synth_ret``): the run store's
+        ``dataset`` column keys the columns of the paper-style tables, so the tasks must not share one."""
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            cls.dataset = cls.name
 
     def __init__(self, root: str | Path | None = None, strict: bool = True, **options: Any) -> None:
         super().__init__(root=root, strict=strict, **options)

@@ -62,6 +62,11 @@ def test_posttrain_runs_finsta_then_finetunes(store):
     cost = json.loads((d / "cost.json").read_text())
     assert cost["params_finsta"] > 0 and cost["task_family"] == "action"
     f = load_frame(store)
+    costs = f[f["mode"] == "cost"]  # Table 9 rows from cost.json + timings.json
+    assert set(costs.metric) == {"params_m", "data_m", "gpu_hours"} and set(costs.finsta) == {True}
+    params = costs.set_index("metric")["value"]["params_m"]
+    assert params == pytest.approx((cost["params_host"] + cost["params_finsta"]) / 1e6)
+    f = f[f["mode"] != "cost"]
     assert set(f.finsta) == {True} and set(f["mode"]) == {"finetune"} and "top1" in set(f.metric)
 
 

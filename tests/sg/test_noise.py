@@ -97,3 +97,18 @@ def test_degrade_levels(hsg):
 def test_sample_seed_stable():
     assert sample_seed(0, "a") == sample_seed(0, "a") != sample_seed(0, "b")
     assert 0 <= sample_seed(3, "x") < 2**63
+
+
+def test_drop_keeps_per_node_meta_in_step():
+    """Per-node meta lists (``dynamic``) are subset with the nodes; node-id lists are remapped."""
+    from finsta_core.sg.ops import tsg_subgraph
+
+    hsg = make_hsg()
+    n = hsg.tsg.num_nodes
+    hsg.tsg.meta["dynamic"] = [i % 2 == 0 for i in range(n)]
+    hsg.tsg.meta["negated"] = [n - 1]
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[0] = False
+    sub = tsg_subgraph(hsg.tsg, keep)
+    assert sub.meta["dynamic"] == [i % 2 == 0 for i in range(1, n)]
+    assert sub.meta["negated"] == [n - 2]
