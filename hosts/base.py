@@ -187,7 +187,8 @@ class Host(nn.Module):
 
     def score_options(self, video: Tensor, questions: list[str], options: list[list[str]],
                       frame_times: Tensor | None = None) -> Tensor:
-        """Multiple-choice scores ``[B, K]`` (higher = more likely) for ``K`` options per question."""
+        """Multiple-choice scores ``[B, K]`` (higher = more likely) for ``K`` options per question. Option
+        counts may differ between questions (``K`` = the largest); shorter rows are padded with ``-inf``."""
         raise CapabilityError(f"host {self.spec.name!r} cannot score options")
 
     def task_head(self, num_outputs: int) -> nn.Module:

@@ -23,7 +23,7 @@ def summary_table(frame: pd.DataFrame, host: str) -> str:
     """Markdown: one row per (task, mode): the headline metric of the host and the Finsta-host, mean ± std
     over seeds, the delta, and the sample count."""
     done = frame[(frame["status"] == "finished") & (frame["host"] == host) & (frame["ablation"] == "")
-                 & (frame["sweep"] == "") & frame["metric"].ne("")]
+                 & (frame["sweep"] == "") & frame["metric"].ne("") & (frame["mode"] != "cost")]
     lines = ["| task | type | mode | metric | host | Finsta-host | Δ | n |", "|:--|:--|:--|:--|--:|--:|--:|--:|"]
     for (task, mode), g in done.groupby(["task", "mode"], sort=True):
         metric = SUMMARY_METRICS.get(str(g["task_type"].iloc[0]), str(g["metric"].iloc[0]))

@@ -10,8 +10,12 @@ from harness.commands._common import add_submit_args, parse_seeds, summarize
 
 def _sweep(args: argparse.Namespace) -> int:
     from harness.launch import submit
-    from harness.sweeps import plan_sweep
+    from harness.sweeps import load_sweep, plan_sweep
 
+    if load_sweep(args.name).get("kind") == "pipeline":  # e.g. synth_claims: a study of whole pipelines + report
+        from harness.claims import run_from_args
+
+        return run_from_args(args)
     runs = plan_sweep(args.name, seeds=parse_seeds(args.seeds), overrides=args.overrides, store_root=args.store)
     print(f"sweep {args.name}: {len(runs)} run(s) under {runs[0].store_root if runs else '-'}")
     if args.dry_run:
@@ -41,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=None, help="results root")
     p.add_argument("--dry-run", action="store_true", help="plan and list the runs only")
     p.add_argument("--plot", default=None, metavar="PNG", help="after the runs, plot metric vs sweep value")
+    p.add_argument("--report-only", action="store_true",
+                   help="pipeline studies (synth_claims): regenerate the report from the store, run nothing")
+    p.add_argument("--report", default=None, metavar="MD", help="pipeline studies: report path (default: the study's)")
     add_submit_args(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
     p.set_defaults(func=_sweep)

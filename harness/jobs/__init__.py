@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 import yaml
 
 from harness.plan import RunSpec
@@ -76,6 +77,9 @@ def run_job(spec: RunSpec) -> RunResult:
     t0 = time.time()
     try:
         seed_everything(spec.seed, bool(spec.config["run"]["deterministic"]))
+        threads = spec.config["run"].get("threads")
+        if threads:  # intra-op threads; tiny models on a shared CPU are fastest with 1 (OpenMP spin-waits)
+            torch.set_num_threads(int(threads))
         task = build_task(ctx)
         host = build_host(ctx)
         timings["setup_s"] = time.time() - t0
@@ -85,7 +89,6 @@ def run_job(spec: RunSpec) -> RunResult:
         timings["total_s"] = time.time() - t0
         if ctx.is_main:
             try:
-                import torch
 
                 if torch.cuda.is_available():
                     timings["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30

@@ -94,7 +94,8 @@ def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Samp
             out += [{"id": i, "scores": r} for i, r in zip(ids, _rows(scores))]
         elif tt in (TaskType.MC_QA, TaskType.LONGFORM_QA):
             scores = host.score_options(b.video, questions, [list(s.options or []) for s in b.samples], b.frame_times)
-            out += [{"id": i, "scores": r} for i, r in zip(ids, _rows(scores))]
+            # ragged option counts: hosts pad short rows with -inf; keep each sample's own options
+            out += [{"id": i, "scores": r[:len(s.options or [])]} for i, r, s in zip(ids, _rows(scores), b.samples)]
         elif tt == TaskType.CAPTIONING:
             caps_out = host.generate(b.video, None, max_tokens, b.frame_times)
             out += [{"id": i, "caption": c} for i, c in zip(ids, caps_out)]

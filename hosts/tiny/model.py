@@ -2,19 +2,29 @@
 
 ``TinyHost`` has up to three encoders, chosen by its :class:`~hosts.base.HostSpec` flags (paper Table 10):
 
-* text encoder: word embeddings + positions, pre-norm transformer layers, ``[CLS]`` pooled ``[B, d]``;
+* text encoder: word embeddings + positions, pre-norm transformer layers; pooled ``[B, d]`` = masked mean of
+  the final token states (``text_pool="mean"``; ``"cls"`` = the ``[CLS]`` state);
 * video encoder: 8x8 patches (Conv2d), per-frame ``[CLS]`` token, each layer = spatial attention inside a
   frame followed by temporal attention across the frame ``[CLS]`` tokens (TimeSformer-style divided
-  attention, reduced to the frame tokens); pooled per frame ``[B, T, d]``;
+  attention, reduced to the frame tokens); pooled per frame ``[B, T, d]`` = channel-wise max over the frame's
+  tokens (``video_pool="max"``; ``"mean"`` / ``"cls"`` possible). Mean or ``[CLS]`` pooling of these clips
+  (small objects on a textured background) gives near-identical embeddings at initialisation (cosine ~0.99),
+  which left InfoNCE on its ``ln B`` plateau for the whole short pre-training of the ``small`` preset;
 * cross-modal encoder: joint ``[CLS]`` + text tokens + per-frame video tokens (frame ``[CLS]`` and 2x2
   average-pooled patches of the video encoder's output) with modality embeddings; pooled per frame at the
   frame ``[CLS]`` positions. In ``tiny_cross`` (All-in-one-like) the cross encoder is the *only* encoder and
   reads word embeddings and 2x2-pooled patch embeddings directly.
 
+Position embeddings (text positions, frame times) start at N(0, 0.02) as in BERT / ViT, so content, not
+position, dominates the tokens at initialisation.
+
 Own losses (Eq 42): ``vla`` = symmetric InfoNCE of text and video embeddings (CLIP4Clip's loss) and, when a
-cross encoder exists, video-text matching (binary, in-batch shifted negatives), averaged; ``mlm`` = masked
-word prediction (15 %), from the cross encoder when present, else from the text encoder.
-A GRU caption decoder with dot-product attention over a memory (per-frame video states, or cross states
+cross encoder exists, video-text matching (binary, in-batch shifted negatives), averaged (at chance both
+give ``0.5 * (ln B + ln 2)``, i.e. ``ln 4`` for ``B = 8``); ``mlm`` = masked word prediction (15 %), from the
+cross encoder when present, else from the text encoder; ``cap`` (``caption_pretrain=True``, not an Eq 42
+term, so Finsta's post-training gives it weight 0) = teacher-forced captioning of the batch texts, so that
+pre-training on ``synth_pairs`` also trains the caption decoder.
+A GRU caption decoder with dot-product attention over a memory (every final video token, or cross states
 for prompted generation) gives ``caption_loss`` / ``generate``.
 """
 
@@ -47,11 +57,14 @@ class TinyConfig:
     hash_buckets: int = 64
     mlm_prob: float = 0.15
     max_caption: int = 40
-    pool: str = "mean"
+    text_pool: str = "mean"
+    video_pool: str = "max"
+    caption_pretrain: bool = True
 
     def __post_init__(self) -> None:
-        if self.pool not in ("mean", "cls"):
-            raise ValueError(f"TinyConfig.pool must be 'mean' or 'cls', got {self.pool!r}")
+        for key, ok in (("text_pool", ("mean", "cls")), ("video_pool", ("max", "mean", "cls"))):
+            if getattr(self, key) not in ok:
+                raise ValueError(f"TinyConfig.{key} must be one of {ok}, got {getattr(self, key)!r}")
 
 
 def _block(cfg: TinyConfig) -> nn.TransformerEncoderLayer:
@@ -64,6 +77,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(vocab, cfg.dim)
         self.pos = nn.Embedding(cfg.max_words, cfg.dim)
+        nn.init.normal_(self.pos.weight, std=0.02)  # BERT / ViT-style small position embeddings
         self.layers = nn.ModuleList([_block(cfg) for _ in range(cfg.layers)])
         self.norm = nn.LayerNorm(cfg.dim)
 
@@ -89,6 +103,7 @@ class VideoEncoder(nn.Module):
         self.patch = nn.Conv2d(3, cfg.dim, cfg.patch, cfg.patch)
         self.space_pos = nn.Parameter(torch.randn(1, 1 + g * g, cfg.dim) * 0.02)
         self.time_pos = nn.Embedding(cfg.max_frames, cfg.dim)
+        nn.init.normal_(self.time_pos.weight, std=0.02)  # small, so frame content dominates the tokens at init
         self.frame_cls = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.spatial = nn.ModuleList([_block(cfg) for _ in range(cfg.layers)])
         self.temporal = nn.ModuleList([_block(cfg) for _ in range(cfg.layers)])
@@ -270,14 +285,17 @@ class TinyHost(Host):
         return final[:, idx]
 
     def _text_pool(self, final: Tensor, mask: Tensor) -> Tensor:
-        """Instance-level text output ``[B, d]`` from final states ``[B, L, d]``: masked mean (``pool="mean"``)
-        or the ``[CLS]`` state (``pool="cls"``)."""
-        return masked_mean(final, mask) if self.cfg.pool == "mean" else final[:, 0]
+        """Instance-level text output ``[B, d]`` from final states ``[B, L, d]``: masked mean over the tokens
+        (``text_pool="mean"``) or the ``[CLS]`` state (``"cls"``)."""
+        return masked_mean(final, mask) if self.cfg.text_pool == "mean" else final[:, 0]
 
     def _frame_pool(self, v_final: Tensor) -> Tensor:
-        """Per-frame output ``[B, T, d]`` from video tokens ``[B, T, 1 + P, d]``: mean of the frame's tokens
-        (``pool="mean"``) or its frame ``[CLS]`` (``pool="cls"``)."""
-        return v_final.mean(2) if self.cfg.pool == "mean" else v_final[:, :, 0]
+        """Per-frame output ``[B, T, d]`` from video tokens ``[B, T, n, d]``: max over the frame's tokens per
+        channel (``video_pool="max"``: small objects on a large background survive the pooling), their mean
+        (``"mean"``) or the frame ``[CLS]`` (``"cls"``)."""
+        if self.cfg.video_pool == "max":
+            return v_final.amax(2)
+        return v_final.mean(2) if self.cfg.video_pool == "mean" else v_final[:, :, 0]
 
     # -- Finsta post-training --------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:
@@ -315,10 +333,12 @@ class TinyHost(Host):
                                  torch.cat([lead[..., None].expand(-1, -1, 2), rc], 1), grid)
             out.cross = EncoderOutput(states, self._cross_pool(final, n_text, t, per_frame), times)
             if with_losses:
-                out.losses.update(self._cross_losses(tok, video, ct, cv, final, t_emb, v_emb))
+                out.losses.update(self._cross_losses(tok, ct, cv, final, t_emb, v_emb, v_final))
         elif with_losses:
             out.losses["vla"] = symmetric_infonce(t_emb, v_emb, self.logit_scale.exp().clamp(max=100))
             out.losses["mlm"] = self._mlm(tok.input_ids, tok.attention_mask, None)
+            if self.cfg.caption_pretrain:
+                out.losses["cap"] = self._caption_loss(v_final.flatten(1, 2), None, tok.input_ids)
         return out
 
     def _vtm(self, ct: Tensor, mask: Tensor, cv: Tensor, pos_f: Tensor) -> Tensor:
@@ -333,13 +353,22 @@ class TinyHost(Host):
             logits, labels = logits[:b], labels[:b]
         return F.binary_cross_entropy_with_logits(logits, labels)
 
-    def _cross_losses(self, tok, video: Tensor, ct: Tensor, cv: Tensor, final: Tensor, t_emb: Tensor | None,
-                      v_emb: Tensor | None) -> dict[str, Tensor]:
+    def _cross_losses(self, tok, ct: Tensor, cv: Tensor, final: Tensor, t_emb: Tensor | None,
+                      v_emb: Tensor | None, v_final: Tensor | None) -> dict[str, Tensor]:
+        """``vla`` (ITC + VTM, averaged), ``mlm`` and, with ``caption_pretrain``, ``cap`` (teacher-forced
+        captioning of the batch texts from the video memory of :meth:`caption_loss`)."""
         if t_emb is None:  # cross-only: unimodal passes through the shared encoder give the embeddings
-            t_emb, v_emb = self.encode_text(None, tok), self.encode_video(video)
+            t_emb = self.encode_text(None, tok)
+            memory = self.cross(None, None, cv)[1]  # the video-only pass of encode_video, kept for captioning
+            v_emb = l2norm(self.video_proj(self._frame_pool(memory[:, None])[:, 0]))
+        else:
+            memory = v_final.flatten(1, 2)
         vtm = self._vtm(ct, tok.attention_mask, cv, final)
         itc = symmetric_infonce(t_emb, v_emb, self.logit_scale.exp().clamp(max=100))
-        return {"vla": 0.5 * (itc + vtm), "mlm": self._mlm(tok.input_ids, tok.attention_mask, cv)}
+        losses = {"vla": 0.5 * (itc + vtm), "mlm": self._mlm(tok.input_ids, tok.attention_mask, cv)}
+        if self.cfg.caption_pretrain:
+            losses["cap"] = self._caption_loss(memory, None, tok.input_ids)
+        return losses
 
     def _mlm(self, ids: Tensor, mask: Tensor, cv: Tensor | None) -> Tensor:
         """Mask 15 % of the words (at least one per row) and predict them (from the cross encoder if any)."""
@@ -367,7 +396,7 @@ class TinyHost(Host):
     def encode_video(self, video: Tensor, frame_times: Tensor | None = None) -> Tensor:
         if self.only_cross:
             final = self.cross(None, None, self._cross_inputs(None, None, video)[1])[1]
-            return l2norm(self.video_proj(final.mean(1) if self.cfg.pool == "mean" else final[:, 0]))
+            return l2norm(self.video_proj(self._frame_pool(final[:, None])[:, 0]))
         return l2norm(self.video_proj(self._frame_pool(self.video(video)[1]).mean(1)))
 
     def encode_joint(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
@@ -379,12 +408,14 @@ class TinyHost(Host):
         return self.joint_proj(self.cross(ct, tok.attention_mask, cv)[1][:, 0])
 
     def _memory(self, video: Tensor, prompts: list[str] | None) -> tuple[Tensor, Tensor]:
-        """Decoder memory: per-frame video states (captions) or cross / concatenated states (prompts)."""
+        """Decoder memory ``[B, M, d]`` and mask: every final video token (captions: frame ``[CLS]`` and patch
+        tokens of all frames, so the decoder can attend to the objects) or cross / concatenated states
+        (prompts)."""
         if prompts is None or self.cross is None and not self.spec.has_text:
             if self.only_cross:
                 final = self.cross(None, None, self._cross_inputs(None, None, video)[1])[1]
             else:
-                final = self.video(video)[1][:, :, 0]
+                final = self.video(video)[1].flatten(1, 2)
         elif self.cross is not None:
             tok = self._tok(prompts)
             ct, cv, _ = self._cross_inputs(tok.input_ids, tok.attention_mask, video)
@@ -393,7 +424,7 @@ class TinyHost(Host):
         else:
             tok = self._tok(prompts)
             txt = self.text(tok.input_ids, tok.attention_mask)[1]
-            vid = self.video(video)[1][:, :, 0]
+            vid = self.video(video)[1].flatten(1, 2)
             m = torch.cat([tok.attention_mask, torch.ones(vid.shape[:2], dtype=torch.bool, device=vid.device)], 1)
             return torch.cat([txt, vid], 1), m
         return final, torch.ones(final.shape[:2], dtype=torch.bool, device=final.device)
@@ -401,8 +432,14 @@ class TinyHost(Host):
     def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None,
                      prompts: list[str] | None = None) -> Tensor:
         memory, mask = self._memory(video, prompts)
-        targets = self.tokenizer(list(texts)).input_ids[:, : self.cfg.max_caption].to(video.device)
-        return self.decoder.loss(memory, mask, targets)
+        return self._caption_loss(memory, mask, self._tok(texts).input_ids)
+
+    def _caption_loss(self, memory: Tensor, mask: Tensor | None, ids: Tensor) -> Tensor:
+        """Teacher-forced decoder loss of tokenised captions ``ids [B, S]`` (``[CLS] w.. [SEP] [PAD]..``,
+        cut to ``max_caption``) on ``memory [B, M, d]`` (``mask`` None = all valid)."""
+        if mask is None:
+            mask = torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)
+        return self.decoder.loss(memory, mask, ids[:, : self.cfg.max_caption])
 
     def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
                  frame_times: Tensor | None = None) -> list[str]:
@@ -411,17 +448,24 @@ class TinyHost(Host):
 
     def score_options(self, video: Tensor, questions: list[str], options: list[list[str]],
                       frame_times: Tensor | None = None) -> Tensor:
-        """``[B, K]`` scores: VTM logit of (video, question + option) through the cross encoder, or the
-        cosine similarity of ``encode_text(question + option)`` and ``encode_video`` (no cross encoder)."""
-        k = len(options[0])
-        if any(len(o) != k for o in options):
-            raise ValueError("tiny host score_options: every question needs the same number of options")
+        """``[B, K]`` scores, ``K`` = the most options of any question (questions with fewer options are padded
+        with ``-inf``): VTM logit of (video, question + option) through the cross encoder, or the scaled cosine
+        similarity of ``encode_text(question + option)`` and ``encode_video`` (no cross encoder). The video is
+        encoded once per question, not once per option."""
+        sizes = [len(o) for o in options]
+        if len(sizes) != len(questions) or min(sizes, default=0) < 1:
+            raise ValueError(f"tiny host score_options: need one non-empty option list per question, got {sizes} "
+                             f"for {len(questions)} questions")
         texts = [f"{q} {o}" for q, opts in zip(questions, options) for o in opts]
+        rows = torch.repeat_interleave(torch.arange(len(sizes), device=video.device),
+                                       torch.tensor(sizes, device=video.device))
+        cols = torch.cat([torch.arange(n, device=video.device) for n in sizes])
         if self.cross is None:
-            v = self.encode_video(video)
-            t = self.encode_text(texts).view(len(questions), k, -1)
-            return (t * v[:, None]).sum(-1) * self.logit_scale.exp().clamp(max=100)
-        tok = self._tok(texts)
-        vid = video.repeat_interleave(k, 0)
-        ct, cv, _ = self._cross_inputs(tok.input_ids, tok.attention_mask, vid)
-        return self.vtm_head(self.cross(ct, tok.attention_mask, cv)[1][:, 0]).view(len(questions), k)
+            v, t = self.encode_video(video), self.encode_text(texts)
+            flat = (t * v[rows]).sum(-1) * self.logit_scale.exp().clamp(max=100)
+        else:
+            tok = self._tok(texts)
+            ct, cv, _ = self._cross_inputs(tok.input_ids, tok.attention_mask, video)
+            flat = self.vtm_head(self.cross(ct, tok.attention_mask, cv[rows])[1][:, 0]).squeeze(-1)
+        out = flat.new_full((len(sizes), max(sizes)), float("-inf"))
+        return out.index_put((rows, cols), flat)

@@ -109,7 +109,9 @@ class SynthAction(SyntheticTask):
     num_classes = len(action_classes())
     description = "Synthetic action recognition: 18 (predicate, manner) classes, e.g. 'move left quickly'"
 
+    @property
     def class_names(self) -> list[str]:
+        """Class names in label order (a property, like the official action tasks')."""
         return action_classes()
 
 
@@ -144,11 +146,12 @@ class SynthQAOE(SyntheticTask):
     num_classes = len(OE_ANSWERS)
     description = "Synthetic open-ended video QA (one-word answers, fixed answer vocabulary)"
 
-    def class_names(self) -> list[str]:
-        """The answer vocabulary (``Sample.label`` indexes it)."""
+    @property
+    def answer_vocab(self) -> list[str]:
+        """The answer vocabulary (``Sample.label`` indexes it; a property, like the official QA tasks')."""
         return list(OE_ANSWERS)
 
-    answer_vocab = class_names
+    class_names = answer_vocab
 
 
 class SynthParagraph(SyntheticTask):

@@ -29,9 +29,29 @@ def test_contract(name, batch):
     torch.manual_seed(0)
     host = create_host(name)
     out = check_host_contract(host, batch)
-    assert set(out.losses) == {"vla", "mlm"}
+    assert set(out.losses) == {"vla", "mlm", "cap"}
     n = sum(p.numel() for p in host.parameters())
     assert 0.15e6 < n < 1.0e6, n
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_caption_pretraining_is_a_switch(name, batch):
+    """``caption_pretrain=False`` leaves exactly the paper's host losses (Eq 42: ``vla``, ``mlm``)."""
+    out = create_host(name, caption_pretrain=False).posttrain_outputs(batch, with_losses=True)
+    assert set(out.losses) == {"vla", "mlm"}
+
+
+def test_embeddings_are_not_collapsed_at_init(batch):
+    """Random-init embeddings must differ across clips/captions, or InfoNCE starts on a plateau at ln(B)
+    (small position embeddings; max-pooled video tokens)."""
+    torch.manual_seed(0)
+    host = create_host("tiny_dual")
+    host.eval()
+    with torch.no_grad():
+        t, v = host.encode_text(batch.texts), host.encode_video(batch.video)
+    off = ~torch.eye(len(batch.texts), dtype=torch.bool)
+    assert float((t @ t.t())[off].mean()) < 0.8
+    assert float((v @ v.t())[off].mean()) < 0.98
 
 
 def test_architecture_flags():
@@ -94,3 +114,20 @@ def test_generation_and_option_scoring(name, batch):
     assert s.shape == (6, 3) and torch.isfinite(s).all()
     loss = host.caption_loss(batch.video, batch.texts)
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_option_scoring_is_ragged_and_per_pair(name, batch):
+    """Questions with fewer options are padded with -inf; each real score equals scoring that question alone."""
+    torch.manual_seed(0)
+    host = create_host(name)
+    host.eval()
+    opts = [["red", "blue"], ["left", "right", "up", "down"], ["one", "two", "three"]]
+    qs = ["what colour ?", "which direction ?", "how many ?"]
+    with torch.no_grad():
+        s = host.score_options(batch.video[:3], qs, opts)
+        alone = [host.score_options(batch.video[i:i + 1], [qs[i]], [opts[i]])[0] for i in range(3)]
+    assert s.shape == (3, 4)
+    assert torch.isinf(s[0, 2:]).all() and torch.isinf(s[2, 3:]).all() and torch.isfinite(s[1]).all()
+    for i, a in enumerate(alone):
+        torch.testing.assert_close(s[i, : len(opts[i])], a, rtol=1e-4, atol=1e-4)
