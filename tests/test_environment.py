@@ -53,3 +53,16 @@ def test_finsta_core_import_rule() -> None:
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_ruff_clean() -> None:
+    """The repository passes ``ruff check`` (configuration in pyproject.toml)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("ruff")
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", str(root)],
+                         capture_output=True, text=True, cwd=root)
+    assert res.returncode == 0, res.stdout[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -143,7 +144,12 @@ def _headings(rows: list[Row]) -> list[Row]:
 
 
 def _cost_decimals(v: float) -> int:
-    return 0 if abs(v) >= 100 else 2
+    """Two decimals, more for small values (CPU-sized runs: 0.002 M pairs) so they do not print as 0.00."""
+    if abs(v) >= 100:
+        return 0
+    if v == 0 or abs(v) >= 0.1:
+        return 2
+    return min(6, 1 - math.floor(math.log10(abs(v))))
 
 
 def cost_grid(df: pd.DataFrame, layout: TableLayout, paper: PaperIndex) -> Grid:

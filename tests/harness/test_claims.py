@@ -226,3 +226,15 @@ studies:
     assert "| tiny | synth_ret | retrieval | zeroshot |" in text and "inconclusive" in text
     assert main(["sweep", str(proto), "--report-only"]) == 0
     assert "report:" in capsys.readouterr().out
+
+
+def test_sweep_command_dispatches_pipeline_study(capsys):
+    """`harness sweep synth_claims --dry-run` lists the study's arms; grid planning refuses a pipeline study."""
+    from harness.cli import main
+    from harness.sweeps import plan_sweep
+
+    assert main(["sweep", "synth_claims", "--dry-run", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "pipeline study" in out and "ablation  no_ptc" in out and "sg_noise  0.3" in out
+    with pytest.raises(ConfigError, match="pipeline study"):
+        plan_sweep("synth_claims")
