@@ -207,6 +207,12 @@ def _caveats(frame: pd.DataFrame, scores: pd.DataFrame, sw: dict[str, Any]) -> s
         worst = host_main.groupby(level=["host", "task", "mode"]).mean().sort_values().head(3)
         out.append("Lowest host scores (a host near chance leaves little for Finsta to transfer): "
                    + ", ".join(f"{h}/{t}/{m} {v:.1f}" for (h, t, m), v in worst.items()) + ".")
+    if len(scores):
+        main = scores[(scores["sweep_param"] == "main") & (scores["sweep_value"] == "full")]
+        dead = main.groupby(["host", "task", "mode"])["score"].agg(lambda v: bool((v == 0).all()))
+        if dead.any():
+            out.append("Cells where host and Finsta-host score 0 in every seed carry no information but still enter "
+                       "the pooled means (as a gain of 0): " + ", ".join("/".join(k) for k in dead[dead].index) + ".")
     out.append("Finsta is post-trained once on `synth_pairs` and evaluated on every task (retrieval-family TRS "
                "weights); the paper post-trains per target dataset and uses far larger hosts and corpora.")
     return "\n".join(f"- {x}" for x in out)
@@ -225,7 +231,8 @@ def render_report(frame: pd.DataFrame, sw: dict[str, Any], out_md: str | Path,
                                 method="Student t, n−1 d.o.f." if d["method"] == "t" else "paired bootstrap")
     verdicts = ["| claim | verdict | deciding comparisons (mean [95% CI], seeds) |", "|:--|:--|:--|"]
     for c in claims:
-        detail = "; ".join(f"{t.label}: {t.mean:+.2f} {_ci(t)} n={t.n}" for t in c.tests) or "not measured"
+        detail = "; ".join(f"{t.label}: {t.mean:+.2f} {_ci(t)} n={t.n}" if t.n else f"{t.label}: not measured"
+                           for t in c.tests) or "not measured"
         verdicts.append(f"| ({c.key}) {c.title} | **{c.verdict}** | {detail} |")
     md = [f"# Synthetic claims study: `{sw['name']}`", "", " ".join(str(sw.get("description", "")).split()), "",
           "## Verdicts", "", *verdicts, "", "## Protocol", "", _protocol_md(sw, timings), "", "## Decision rule", "",
