@@ -82,6 +82,16 @@ def _checkpoint(spec: RunSpec) -> str:
     return str(spec.run_dir / "host.safetensors")
 
 
+def _stage2_host_loss_weights(post: RunSpec) -> dict[str, float]:
+    """The weights Eq 42 gives the host's own losses in stage 2 (lambda_VLA, lambda_MLM; constant in the
+    paper's schedule); any other own loss of the host (e.g. the tiny host's caption loss) gets 0 there too."""
+    from finsta_core import FinstaConfig, loss_weights
+
+    fcfg = FinstaConfig.preset(str(post.config["finsta_preset"]), **dict(post.config["finsta"]))
+    w = loss_weights(fcfg, 2, 0, 1)
+    return {"vla": float(w["vla"]), "mlm": float(w["mlm"])}
+
+
 def plan_pretrain(p: Pipeline, host: str, seed: int) -> RunSpec:
     """The host-only pre-training run on the corpus task."""
     base = [*p.overrides, *_opts("task.options", p.corpus_options)]
@@ -100,7 +110,8 @@ def plan_checkpoints(p: Pipeline, host: str, seed: int, pre: RunSpec) -> dict[st
         s2 = post.config["posttrain"]["stage2"]
         ctrl_over = [*base, f"host.checkpoint={_checkpoint(pre)}", f"pretrain.epochs={s2['epochs']}",
                      f"pretrain.batch_size={s2['batch_size']}", f"pretrain.lr={s2['host_lr']}",
-                     f"pretrain.warmup_epochs={s2['warmup_epochs']}"]
+                     f"pretrain.warmup_epochs={s2['warmup_epochs']}",
+                     *_opts("pretrain.loss_weights", _stage2_host_loss_weights(post))]
         out["control"] = _one(plan_runs(host, CORPUS_TASK, "pretrain", seeds=[seed], overrides=ctrl_over,
                                         store_root=p.store_root, labels={"sweep": "control"}))
     return out

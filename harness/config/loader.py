@@ -16,7 +16,8 @@ from harness.errors import ConfigError
 CONFIG_DIR = Path(__file__).resolve().parent
 
 # Maps that accept any key (their contents are validated elsewhere).
-OPEN_MAPS = ("finsta", "host.options", "task.options", "data.roots", "posttrain.data_options")
+OPEN_MAPS = ("finsta", "host.options", "task.options", "data.roots", "posttrain.data_options",
+             "pretrain.loss_weights")
 
 # Keys that do not change a run's result; left out of the run identity (hash of the run folder name).
 IDENTITY_EXCLUDE = ("launch", "store", "run.seeds", "run.device", "run.progress", "run.log_every",

@@ -91,16 +91,26 @@ class PosttrainModel(nn.Module):
 class PretrainModel(nn.Module):
     """Host alone on its own losses (sum of ``posttrain_outputs(...).losses``)."""
 
-    def __init__(self, host: nn.Module) -> None:
+    def __init__(self, host: nn.Module, loss_weights: dict[str, float] | None = None) -> None:
         super().__init__()
         self.host = host
+        self.loss_weights = {str(k): float(v) for k, v in (loss_weights or {}).items()}
 
     def forward(self, box: BatchBox, step: int, total_steps: int) -> tuple[Tensor, dict[str, float]]:
         b = box.batch
         out = self.host.posttrain_outputs(_host_batch(b, [s.texts[0] for s in b.samples]), with_losses=True)
         if not out.losses:
             raise ValueError(f"host {self.host.spec.name!r} returns no losses of its own: cannot pre-train it")
-        return torch.stack(list(out.losses.values())).sum(), {k: float(v.detach()) for k, v in out.losses.items()}
+        unknown = sorted(set(self.loss_weights) - set(out.losses))
+        if unknown:
+            raise ValueError(f"pretrain.loss_weights names {unknown}, but host {self.host.spec.name!r} has the own "
+                             f"losses {sorted(out.losses)}")
+        # {} = every own loss at weight 1; otherwise losses not named get weight 0
+        w = self.loss_weights or dict.fromkeys(out.losses, 1.0)
+        terms = [w[k] * v for k, v in out.losses.items() if w.get(k, 0.0) != 0.0]
+        if not terms:
+            raise ValueError("pretrain.loss_weights gives every own loss weight 0: nothing to train")
+        return torch.stack(terms).sum(), {k: float(v.detach()) for k, v in out.losses.items()}
 
 
 def _load_graphs(ctx: JobContext, task: Task, split: str, samples: list[Sample]) -> dict[str, Any]:
@@ -178,7 +188,8 @@ def pretrain(ctx: JobContext, host: nn.Module, task: Task) -> tuple[list[dict[st
     """Train ``host`` on its own losses over the task's train split; saves ``host.safetensors``."""
     p = ctx.cfg["pretrain"]
     samples = load_samples(ctx, task, "train")
-    train_loop(ctx, "pretrain", PretrainModel(host), [{"params": host_params(host), "lr": float(p["lr"])}], samples,
+    model = PretrainModel(host, dict(p.get("loss_weights") or {}))
+    train_loop(ctx, "pretrain", model, [{"params": host_params(host), "lr": float(p["lr"])}], samples,
                task.protocol, getattr(host, "preprocess", None), batch_size=int(p["batch_size"]),
                epochs=float(p["epochs"]), warmup_epochs=float(p["warmup_epochs"]))
     if ctx.is_main:

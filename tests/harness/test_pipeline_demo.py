@@ -44,6 +44,8 @@ def test_control_is_step_matched_to_stage2(pipeline_store) -> None:
     ck = plan_checkpoints(p, "tiny", 1, pre)
     s2, ctrl = ck["posttrain"].config["posttrain"]["stage2"], ck["control"].config["pretrain"]
     assert (ctrl["epochs"], ctrl["batch_size"], ctrl["lr"]) == (s2["epochs"], s2["batch_size"], s2["host_lr"])
+    # the host's own losses carry stage 2's Eq 42 weights (lambda_VLA = lambda_MLM = 0.3; other own losses 0)
+    assert ctrl["loss_weights"] == {"vla": 0.3, "mlm": 0.3}
     assert ck["control"].config["host"]["checkpoint"] == ck["posttrain"].config["host"]["checkpoint"]
     h_post = json.loads((ck["posttrain"].run_dir / "history" / "posttrain_stage2.json").read_text())
     h_ctrl = json.loads((ck["control"].run_dir / "history" / "pretrain.json").read_text())
