@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from importlib import metadata
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from finsta_core.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["FRAME_COLUMNS", "RunStore", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
            "env_info", "load_frame"]
@@ -39,26 +40,6 @@ FRAME_COLUMNS = ["run_id", "host", "finsta", "task", "task_type", "dataset", "mo
 STATES = ("pending", "running", "finished", "failed")
 _PACKAGES = ("finsta", "torch", "torchvision", "numpy", "pandas", "omegaconf", "submitit", "torchmetrics",
              "pycocoevalcap", "transformers", "spacy", "av", "torch_geometric")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from finsta_core.io import atomic_write
 from hosts.base import CheckpointError
 
 
 def save_state_dict(state: dict[str, Tensor], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (safetensors for ``.safetensors``, else torch.save)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    os.close(fd)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
 
-            # safetensors refuses shared storage: store contiguous clones
-            save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, tmp)
-        else:
-            torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        # safetensors refuses shared storage: store contiguous clones
+        tensors = {k: v.detach().contiguous().clone() for k, v in state.items()}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp))
+    else:
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_state_dict(path: Path, what: str = "checkpoint", source: str = "") -> dict[str, Tensor]:

@@ -17,7 +17,6 @@ Conventions
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -327,17 +326,9 @@ class HolisticSceneGraph:
 
 def save_graph(obj: dict[str, Any], path: str | os.PathLike) -> None:
     """Atomically write a graph dict (``to_dict()`` output, or a list of them) to ``path``."""
-    path = os.fspath(path)
-    d = os.path.dirname(path) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from finsta_core.io import atomic_write
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_graph(path: str | os.PathLike) -> Any:

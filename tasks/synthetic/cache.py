@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from finsta_core.graphs.types import HolisticSceneGraph
+from finsta_core.io import atomic_write
 from tasks.base import Sample
 
 _FIELDS = ("id", "video", "texts", "label", "answer", "options", "answer_index", "references", "spans", "frames",
@@ -37,15 +37,7 @@ def save_samples(path: Path, samples: list[Sample]) -> None:
         g = s.scene_graph
         rec["scene_graph"] = g.to_dict() if isinstance(g, HolisticSceneGraph) else g
         recs.append(rec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(recs, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: torch.save(recs, tmp))
 
 
 def load_samples(path: Path) -> list[Sample]:
