@@ -294,3 +294,23 @@ def shuffled_options(correct: str, wrong: list[str], key: str, seed: int = 0) ->
     opts = [correct, *wrong]
     perm = rng.permutation(len(opts))
     return [opts[j] for j in perm], int(np.flatnonzero(perm == 0)[0])
+
+
+class AnswerVocabTask(OfficialTask):
+    """Open-ended QA tasks whose answers are classes of a vocabulary file (file key ``answers``).
+
+    Subclasses implement ``_vocab() -> {answer: label index}``."""
+
+    def _vocab(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def count_classes(self, samples: list[Sample]) -> int | None:
+        return len(self._vocab()) or None
+
+    @property
+    def answer_vocab(self) -> list[str] | None:
+        """Answers in label-index order (None while the vocabulary file is absent)."""
+        if not self.has("answers"):
+            return None
+        v = self._vocab()
+        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]

@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections import defaultdict
 
 from tasks.base import RequiredFile, Sample
-from tasks.datasets.common import AnnotationError, OfficialTask, Problems, read_csv_rows, read_json, read_jsonl
+from tasks.datasets.common import (
+    AnnotationError,
+    AnswerVocabTask,
+    OfficialTask,
+    Problems,
+    read_csv_rows,
+    read_json,
+    read_jsonl,
+)
 
 
 class _Msrvtt(OfficialTask):
@@ -111,7 +119,7 @@ class MsrvttRetrieval(_Msrvtt):
         return out
 
 
-class MsrvttQA(_Msrvtt):
+class MsrvttQA(_Msrvtt, AnswerVocabTask):
     known_options = ("qa_format",)
 
     def _format(self) -> str:
@@ -129,16 +137,6 @@ class MsrvttQA(_Msrvtt):
                 RequiredFile(orig, f"{self.dataset} {what} ({orig.name}, split {split})", where)]
         return req
 
-    def count_classes(self, samples: list[Sample]) -> int | None:
-        return len(self._vocab()) or None
-
-    @property
-    def answer_vocab(self) -> list[str] | None:
-        """Answers in label-index order (None while the vocabulary file is absent)."""
-        if not self.has("answers"):
-            return None
-        v = self._vocab()
-        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]
 
     def _vocab(self) -> dict[str, int]:
         if not self.has("answers"):

@@ -21,6 +21,7 @@ from pathlib import Path
 from tasks.base import RequiredFile, Sample
 from tasks.datasets.common import (
     AnnotationError,
+    AnswerVocabTask,
     OfficialTask,
     Problems,
     caption_text,
@@ -105,7 +106,7 @@ class MsvdCaptioning(_Msvd):
         return out
 
 
-class MsvdQA(_Msvd):
+class MsvdQA(_Msvd, AnswerVocabTask):
     known_options = ("qa_format",)
 
     def _qa_key(self, split: str) -> str:
@@ -124,16 +125,6 @@ class MsvdQA(_Msvd):
     def _vocab(self) -> dict[str, int]:
         return {a: i for i, (_, a) in enumerate(read_lines(self.path("answers")))}
 
-    def count_classes(self, samples: list[Sample]) -> int | None:
-        return len(self._vocab())
-
-    @property
-    def answer_vocab(self) -> list[str] | None:
-        """Answers in label-index order (None while the vocabulary file is absent)."""
-        if not self.has("answers"):
-            return None
-        v = self._vocab()
-        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]
 
     def _mapping(self, problems: Problems) -> dict[int, str]:
         path: Path = self.path("mapping")

@@ -11,12 +11,19 @@ Option ``qa_format``: ``original`` (default for train/test) or ``clipbert`` (alw
 from __future__ import annotations
 
 from tasks.base import RequiredFile, Sample
-from tasks.datasets.common import AnnotationError, OfficialTask, Problems, read_json, read_jsonl, read_tsv
+from tasks.datasets.common import (
+    AnnotationError,
+    AnswerVocabTask,
+    Problems,
+    read_json,
+    read_jsonl,
+    read_tsv,
+)
 
 TYPES = {"0": "object", "1": "number", "2": "color", "3": "location"}
 
 
-class TgifFrameQA(OfficialTask):
+class TgifFrameQA(AnswerVocabTask):
     known_options = ("qa_format",)
 
     def _key(self, split: str) -> str:
@@ -38,16 +45,6 @@ class TgifFrameQA(OfficialTask):
             raise AnnotationError(f"{self.path('answers')}: expected a JSON object answer -> index")
         return {str(k): int(i) for k, i in v.items()}
 
-    def count_classes(self, samples: list[Sample]) -> int | None:
-        return len(self._vocab())
-
-    @property
-    def answer_vocab(self) -> list[str] | None:
-        """Answers in label-index order (None while the vocabulary file is absent)."""
-        if not self.has("answers"):
-            return None
-        v = self._vocab()
-        return [a for a, _ in sorted(v.items(), key=lambda kv: kv[1])]
 
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         vocab, key = self._vocab(), self._key(split)
