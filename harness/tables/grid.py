@@ -122,6 +122,17 @@ class Grid:
         return [r for r in self.rows if not r.heading]
 
 
+def with_section_headings(rows: list[Row]) -> list[Row]:
+    """Insert a heading row before each run of rows that starts a new ``section``."""
+    out, prev = [], ""
+    for r in rows:
+        if r.section and r.section != prev:
+            out.append(Row(r.section, [], section=r.section, heading=True))
+        prev = r.section
+        out.append(r)
+    return out
+
+
 def mark_best(grid: Grid, columns: list[int] | None = None) -> None:
     """Flag the best cell(s) of each column (ties all flagged); lower-is-better columns take the minimum."""
     idx = range(len(grid.columns)) if columns is None else columns

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from harness.tables.frame import PaperIndex, aggregate, row_label, row_sort_key
-from harness.tables.grid import Cell, Column, Grid, Row, mark_best, measured_legend
+from harness.tables.grid import Cell, Column, Grid, Row, mark_best, measured_legend, with_section_headings
 from harness.tables.layouts import (
     ABLATION_LABELS,
     ABLATION_ORDER,
@@ -102,7 +102,7 @@ def ablation_grid(df: pd.DataFrame, layout: TableLayout, paper: PaperIndex) -> G
             if shared:
                 avg.delta = sum(vals[c] - means[""][c] for c in shared) / len(shared)
         row.cells.append(avg)
-    rows = _headings(rows)
+    rows = with_section_headings(rows)
     notes = ["AVG = mean of the row's cells; (x) = mean difference to the full model over shared columns."]
     if partial:
         notes.append("† = average over the columns this row has (some are missing).")
@@ -131,16 +131,6 @@ def _section(ablation: str) -> str:
     if ablation == "":
         return ""
     return ABLATION_SECTIONS.get(ablation, "Other switches")
-
-
-def _headings(rows: list[Row]) -> list[Row]:
-    out, prev = [], ""
-    for r in rows:
-        if r.section and r.section != prev:
-            out.append(Row(r.section, [], section=r.section, heading=True))
-        prev = r.section
-        out.append(r)
-    return out
 
 
 def _cost_decimals(v: float) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.tables.grid import Cell, Column, Grid, Row, mark_best
+from harness.tables.grid import Cell, Column, Grid, Row, mark_best, with_section_headings
 from harness.tables.layouts import LAYOUTS, TableLayout, layout_for
 from harness.tables.names import host_label
 from harness.tables.render import render_grid
@@ -200,22 +200,10 @@ def build_paper_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
         notes=list(PAPER_NOTES.get(layout.name, [])),
         section_headings=layout.section_headings,
     )
-    grid.rows = _with_headings(rows, layout.section_headings)
+    grid.rows = with_section_headings(rows) if layout.section_headings else rows
     if layout.mark_best:
         mark_best(grid)
     return grid
-
-
-def _with_headings(rows: list[Row], headings: bool) -> list[Row]:
-    if not headings:
-        return rows
-    out, prev = [], ""
-    for r in rows:
-        if r.section and r.section != prev:
-            out.append(Row(r.section, [], section=r.section, heading=True))
-        prev = r.section
-        out.append(r)
-    return out
 
 
 def _cost_grid(layout: TableLayout, df: pd.DataFrame) -> Grid:
