@@ -14,7 +14,9 @@ Grammar (one clause per event; ``S`` = subject phrase, ``O`` = object phrase)::
     paragraph := sentence ("Then" | "Next" | "After that" | "Meanwhile" | "Finally") sentence ...
 
 Temporal connectives are not TSG nodes (Schuster et al.'s TSG has none); the event order they express is
-kept in ``meta["event"]`` (event index of every predicate node) for the QA templates and the tests.
+kept in ``meta["event"]`` (event index of every predicate node) for the QA templates and the tests;
+``meta["dynamic"]`` flags the event predicates (True for a RELATION node written for an event verb, False for
+spatial relations and every other node), read by Finsta's PTC as the TSG's dynamic predicates.
 """
 
 from __future__ import annotations
@@ -83,7 +85,11 @@ class TSGBuilder:
     def build(self, meta: dict | None = None) -> TextualSceneGraph:
         ei = [[s for s, _, _ in self.edges], [d for _, d, _ in self.edges]]
         text = self.text[:1].upper() + self.text[1:]
-        m = {"object": list(self.obj_of_node), "event": list(self.event_of_node), **(meta or {})}
+        # dynamic: the predicate nodes written for an event verb (move/approach/leave/jump/grow/stop), never a
+        # spatial relation ("left of") or a non-relation node; finsta_core reads it as GraphBatch.tsg.dynamic (PTC)
+        dynamic = [t == int(NodeType.RELATION) and e >= 0 for t, e in zip(self.types, self.event_of_node)]
+        m = {"object": list(self.obj_of_node), "event": list(self.event_of_node), "dynamic": dynamic,
+             **(meta or {})}
         return TextualSceneGraph(text, list(self.labels), self.types, ei, [t for _, _, t in self.edges],
                                  self.spans, m)
 

@@ -4,9 +4,9 @@ The DSG is read off the renderer's ground truth (paper sec 3.1 with a perfect de
 keyframe, one OBJECT node per object (label = category, exact box), ATTRIBUTE nodes for colour and size,
 RELATION nodes for the spatial relation of every object pair (from geometry, the same rule the captions
 use) and for every event active at that frame (label = the canonical predicate, subject -> predicate ->
-object), and temporal coreference edges linking each object to itself in the next keyframe (Eq 1 with the
-true tracks). The HSG links every TSG object to the DSG node of the same object in its first keyframe
-(Eq 7, "only the first occurred frame"), with score 1.
+object; ``meta["dynamic"]`` flags these event predicate nodes), and temporal coreference edges linking each
+object to itself in the next keyframe (Eq 1 with the true tracks). The HSG links every TSG object to the DSG
+node of the same object in its first keyframe (Eq 7, "only the first occurred frame"), with score 1.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def build_dsg(clip: Clip, keyframes: int) -> DynamicSceneGraph:
         edge_index=torch.from_numpy(np.stack([np.concatenate(src), np.concatenate(dst)]).astype(np.int64)),
         edge_type=torch.from_numpy(np.concatenate(typ).astype(np.int64)),
         temporal_index=torch.from_numpy(temporal.astype(np.int64)),
-        meta={"track": track.tolist(), "event": event_of.tolist(), "keyframes": kf.tolist(),
+        meta={"track": track.tolist(), "event": event_of.tolist(), "dynamic": (event_of >= 0).tolist(),
+              "keyframes": kf.tolist(),
               "source": "synthetic renderer"},
     )
 

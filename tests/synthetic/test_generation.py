@@ -108,3 +108,27 @@ def test_frames_change_with_events_and_keyframes_are_sorted():
     for x in s:
         assert (x.frames[0] != x.frames[-1]).any()
         assert (np.diff(x.scene_graph.dsg.meta["keyframes"]) > 0).all()
+
+
+@pytest.mark.parametrize("kind", ["pairs", "para"])
+def test_dynamic_flags_are_the_event_predicates(kind):
+    """meta["dynamic"] (read by Finsta's PTC as GraphBatch.tsg.dynamic): True exactly for the relation nodes
+    written for an event verb (move / approach / leave / jump / grow / stop), False for spatial relations."""
+    from finsta_core.graphs.batch import collate_graphs
+    from tasks.synthetic.vocab import PREDICATE_LABELS, RELATIONS
+
+    samples = build_split(kind, "test", CFG, n=8)
+    n_events = 0
+    for s in samples:
+        for part in (s.scene_graph.tsg, s.scene_graph.dsg):
+            dyn = part.meta["dynamic"]
+            assert len(dyn) == part.num_nodes
+            for flag, label, nt in zip(dyn, part.labels, part.node_type.tolist()):
+                if flag:
+                    assert nt == NodeType.RELATION and label in PREDICATE_LABELS
+                elif nt == NodeType.RELATION:
+                    assert label in RELATIONS
+            n_events += sum(dyn)
+    assert n_events > 0
+    batch = collate_graphs([s.scene_graph for s in samples])
+    assert int(batch.tsg.dynamic.sum()) == sum(sum(s.scene_graph.tsg.meta["dynamic"]) for s in samples)
