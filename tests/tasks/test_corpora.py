@@ -71,3 +71,78 @@ def test_parse_timestamp_and_missing_file(tmp_path):
     assert parse_timestamp("00:04:52.140") == pytest.approx(292.14) and parse_timestamp(3) == 3.0
     with pytest.raises(FileNotFoundError, match="corpus file not found"):
         read_pairs(tmp_path / "nope.csv")
+
+
+# -- plain corpora, BOM, mixtures, fingerprint (issue 11 item 1, issue 15 "BOM in a corpus CSV") -------------
+
+def test_bom_in_csv_header_is_ignored(tmp_path):
+    from tasks.corpora import sniff_format
+
+    w = tmp_path / "webvid.csv"
+    w.write_bytes("\ufeffvideoid,page_dir,name\n7,000_000,a dog runs\n".encode())
+    assert sniff_format(w) == "webvid" and [s.id for s in read_pairs(w)] == ["webvid_7"]
+    p = tmp_path / "plain.csv"
+    p.write_bytes("\ufeffid,video,caption\nv1,v1.mp4,a cat sleeps\n".encode())
+    assert sniff_format(p) == "plain"
+    s = next(iter(read_pairs(p)))
+    assert s.id == "v1" and s.video == str(tmp_path / "v1.mp4") and s.texts == ["a cat sleeps"]
+
+
+def test_plain_reader_errors_name_file_record_field(tmp_path):
+    from tasks.datasets.common import AnnotationError
+
+    p = tmp_path / "pairs.jsonl"
+    p.write_text(json.dumps({"id": "a", "video": "a.mp4", "caption": "x"}) + "\n"
+                 + json.dumps({"id": "b", "caption": "y"}) + "\n")
+    with pytest.raises(AnnotationError, match=r"pairs.jsonl, line 2: field 'video' is missing"):
+        list(read_pairs(p, fmt="plain"))
+    p.write_text(json.dumps({"id": "a", "video_path": "a.mp4", "caption": ""}) + "\n"
+                 + json.dumps({"id": "a", "video": "b.mp4", "caption": "y"}) + "\n")
+    with pytest.raises(AnnotationError, match=r"line 2: field 'id': duplicate id 'a'"):
+        list(read_pairs(p, fmt="plain"))
+    c = tmp_path / "pairs.csv"
+    c.write_text("id,video,caption\nv1,,a dog\n")
+    with pytest.raises(AnnotationError, match=r"pairs.csv, row 2: field 'video' is empty"):
+        list(read_pairs(c))
+    c.write_text("id,caption\nv1,a dog\n")
+    with pytest.raises(AnnotationError, match=r"row 2: field 'video' is missing"):
+        list(read_pairs(c))
+    c.write_text("videoid,caption\n1,a\n")
+    with pytest.raises(AnnotationError, match="neither WebVid"):
+        list(read_pairs(c))
+
+
+def test_duplicate_webvid_ids_are_skipped_and_counted(tmp_path):
+    w = tmp_path / "w.csv"
+    w.write_text("videoid,page_dir,name\n1,d,a\n1,d,b\n2,d,c\n")
+    st = CorpusStats()
+    assert [s.texts[0] for s in read_pairs(w, stats=st)] == ["a", "c"]
+    assert st.skipped == 1 and "duplicate videoid '1'" in st.reasons[0]
+
+
+def test_mixtures_resolve_load_and_fingerprint(webvid, tmp_path):
+    from tasks.corpora import MIXTURES, load_corpus, resolve_corpus
+
+    assert [(p.key, p.n) for p in MIXTURES["webvid25k_hdvila25k"]] == [("webvid", 25000), ("hdvila", 25000)]
+    assert [(p.key, p.n) for p in MIXTURES["lfvila30k"]] == [("lfvila", 30000)]
+    h = tmp_path / "h.jsonl"
+    h.write_text("\n".join(json.dumps({"clip_id": f"c{i}", "text": f"t{i}"}) for i in range(30)) + "\n")
+    spec = resolve_corpus("webvid25k_hdvila25k", {"webvid": str(webvid), "hdvila": str(h)},
+                          n={"webvid": 4, "hdvila": 3}, seed=1)
+    pairs, stats = load_corpus(spec)
+    assert len(pairs) == 7 and stats[str(webvid)].skipped == 1
+    again, _ = load_corpus(type(spec).from_dict(json.loads(json.dumps(spec.to_dict()))))
+    assert [p.id for p in again] == [p.id for p in pairs]
+    fp = spec.fingerprint()
+    assert resolve_corpus("webvid25k_hdvila25k", {"webvid": str(webvid), "hdvila": str(h)},
+                          n={"webvid": 4, "hdvila": 3}, seed=2).fingerprint() != fp
+    h.write_text(h.read_text() + json.dumps({"clip_id": "c99", "text": "new"}) + "\n")
+    assert spec.fingerprint() != fp  # content changed
+    with pytest.raises(ValueError, match="needs a file for source 'hdvila'"):
+        resolve_corpus("webvid25k_hdvila25k", {"webvid": str(webvid)})
+    with pytest.raises(ValueError, match="unknown corpus mixture 'webvid50k'"):
+        resolve_corpus("webvid50k", {})
+    with pytest.raises(ValueError, match="names \\['hdvila'\\]"):
+        resolve_corpus("lfvila30k", {"lfvila": str(h), "hdvila": str(h)})
+    with pytest.raises(FileNotFoundError, match="file not found"):
+        resolve_corpus("plain", {"plain": str(tmp_path / "none.csv")})
