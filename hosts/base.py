@@ -3,96 +3,28 @@
 Finsta is plug-and-play (paper sec 5.2, Fig 6): it reads the host's first-layer token states (pooled
 per scene-graph node) and its instance-level outputs (``[CLS]`` / pooled, per frame for video and
 cross-modal encoders), and distils into the latter (TRS, Eq 41). Fine-tuning and zero-shot use the
-capability methods. See ``/work/shared/design/architecture.md`` ("Host").
+capability methods. See ``docs/hosts.md``.
 
 Shapes: ``B`` batch, ``T`` host frames, ``L`` tokens, ``d`` encoder width, ``K`` options.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from finsta_core.interface import EncoderOutput, HostOutputs, TokenStates
+from hosts.errors import CapabilityError, CheckpointError
+from hosts.io import load_state_dict, save_state_dict
+from hosts.spec import CAPABILITIES, HostSpec, WeightTag
 
-__all__ = ["EncoderOutput", "HostOutputs", "TokenStates"]  # re-exported: defined in finsta_core (import rule)
-
-# Capability names (tasks declare which they need: ``tasks.base.REQUIRED_CAPABILITIES``).
-CAPABILITIES = ("retrieval", "classification", "generation", "multiple_choice")
-
-
-class CapabilityError(NotImplementedError):
-    """The host lacks a capability a task needs (normally caught when the run is planned)."""
-
-
-class CheckpointError(FileNotFoundError):
-    """A checkpoint is missing or malformed; the message says what it is and where to get it."""
-
-
-@dataclass(frozen=True)
-class WeightTag:
-    """One released (or user-provided) set of weights for a host architecture.
-
-    Attributes:
-        tag: suffix after the dot in ``clip4clip.msrvtt_ft``; ``""`` is the default (pre-trained) tag.
-        filename: expected file name under the checkpoint directory.
-        what: human description ("CLIP4Clip meanP fine-tuned on MSR-VTT 9k").
-        source: where a user gets it (URL or instructions); never fetched by us.
-        sha256: optional checksum verified on load.
-    """
-
-    tag: str
-    filename: str
-    what: str
-    source: str
-    sha256: str | None = None
-
-
-@dataclass
-class HostSpec:
-    """Catalogue entry of a host (paper Table 10 and Appendix C.1) plus how to build it.
-
-    ``factory`` is a ``"module:attr"`` string (or callable) with signature
-    ``factory(spec, tag: WeightTag | None, checkpoint: Path | None, **config) -> Host``.
-    ``status`` is one of ``implemented`` (a faithful wrapper exists), ``recipe`` (reachable through
-    the bring-your-own-model adapter with a YAML recipe), ``catalogue`` (metadata only).
-    """
-
-    name: str
-    has_text: bool
-    has_video: bool
-    has_cross: bool
-    capabilities: frozenset[str] = frozenset()
-    llm_text_cross: bool = False  # Table 10's "¥": the LLM acts as text and cross-modal encoder
-    factory: Any = None
-    tags: dict[str, WeightTag] = field(default_factory=dict)
-    params: str = ""  # as reported (e.g. "86M", "7B")
-    pretrain_data: str = ""
-    paper: str = ""
-    code: str = ""
-    license: str = ""
-    status: str = "catalogue"
-    notes: str = ""
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def arch(self) -> str:
-        """Table 10 flags as ``T/V/C`` with ``-`` for an absent encoder (``¥`` for LLM-as-T+C)."""
-        t = "¥" if self.llm_text_cross else ("T" if self.has_text else "-")
-        c = "¥" if self.llm_text_cross else ("C" if self.has_cross else "-")
-        return f"{t}{'V' if self.has_video else '-'}{c}"
-
-    def describe(self) -> dict[str, Any]:
-        """One line of ``harness list hosts``."""
-        return {"name": self.name, "arch": self.arch, "capabilities": sorted(self.capabilities),
-                "params": self.params, "pretrain_data": self.pretrain_data, "status": self.status,
-                "tags": sorted(t for t in self.tags if t), "paper": self.paper, "code": self.code,
-                "license": self.license}
-
+# re-exported: the data types are defined in finsta_core (import rule), the specs in hosts.spec
+__all__ = ["CAPABILITIES", "CapabilityError", "CheckpointError", "EncoderOutput", "Host", "HostBatch", "HostOutputs",
+           "HostSpec", "Preprocess", "TokenStates", "WeightTag"]
 
 @dataclass
 class HostBatch:
@@ -119,13 +51,31 @@ class Preprocess:
     std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 
     def __call__(self, frames: Tensor) -> Tensor:
-        """``[..., 3, H, W]`` uint8 or float in [0, 1] -> normalised float (no resizing here)."""
+        """``[..., 3, H, W]`` uint8 or float in [0, 1] -> ``[..., 3, R, R]`` normalised float, ``R`` = the host's
+        input ``resolution``: frames of another size (a task protocol decodes at 256 px, paper sec 6.1) are
+        resized (short side to ``R``, bicubic with antialiasing, as CLIP's processor) and centre-cropped."""
         x = frames.float()
         if frames.dtype == torch.uint8:
             x = x / 255.0
+        x = self.resize(x)
         mean = x.new_tensor(self.mean).view(3, 1, 1)
         std = x.new_tensor(self.std).view(3, 1, 1)
         return (x - mean) / std
+
+    def resize(self, x: Tensor) -> Tensor:
+        """Short side to ``resolution``, then centre crop: ``[..., 3, H, W]`` -> ``[..., 3, R, R]`` (no-op when
+        already ``R x R``)."""
+        r = self.resolution
+        h, w = x.shape[-2:]
+        if (h, w) == (r, r):
+            return x
+        lead = x.shape[:-3]
+        x = x.reshape(-1, *x.shape[-3:])
+        s = r / min(h, w)
+        nh, nw = max(r, round(h * s)), max(r, round(w * s))
+        x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
+        top, left = (nh - r) // 2, (nw - r) // 2
+        return x[..., top:top + r, left:left + r].reshape(*lead, x.shape[-3], r, r)
 
 
 class Host(nn.Module):
@@ -191,6 +141,14 @@ class Host(nn.Module):
         counts may differ between questions (``K`` = the largest); shorter rows are padded with ``-inf``."""
         raise CapabilityError(f"host {self.spec.name!r} cannot score options")
 
+    def zeroshot_class_scores(self, video: Tensor, class_names: list[str], prompt: str = "{}",
+                              frame_times: Tensor | None = None) -> Tensor:
+        """Zero-shot classification scores ``[B, N]`` over ``N`` class names (higher = more likely). Default:
+        cosine of :meth:`encode_video` with :meth:`encode_text` of ``prompt.format(name)``; LLM hosts override it
+        with the likelihood of each class name as the answer."""
+        text = F.normalize(self.encode_text([prompt.format(n) for n in class_names]), dim=-1)
+        return F.normalize(self.encode_video(video, frame_times), dim=-1) @ text.t()
+
     def task_head(self, num_outputs: int) -> nn.Module:
         """A fresh head on top of ``encode_video`` / ``encode_joint`` for classification tasks."""
         return nn.Linear(self.embed_dim, num_outputs)
@@ -198,14 +156,12 @@ class Host(nn.Module):
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Save the host weights (without any Finsta module) with safetensors, atomically."""
-        from hosts.io import save_state_dict
-
         save_state_dict(self.state_dict(), Path(path))
 
     def load(self, path: str | Path, strict: bool = True) -> None:
-        from hosts.io import load_state_dict
-
-        missing, unexpected = self.load_state_dict(load_state_dict(Path(path)), strict=False)
+        """Load weights saved by :meth:`save` (errors name the file)."""
+        missing, unexpected = self.load_state_dict(load_state_dict(Path(path), what=f"{self.spec.name} host weights"),
+                                                     strict=False)
         if strict and (missing or unexpected):
             raise CheckpointError(f"{path}: checkpoint does not match host {self.spec.name!r}: "
                                   f"missing {missing[:5]}, unexpected {unexpected[:5]}")

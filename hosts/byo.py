@@ -4,7 +4,8 @@ The adapter builds the user's module (``model: "pkg.mod:attr"`` plus ``model_kwa
 checkpoint safely (``hosts.io``), tokenises with the recipe's tokenizer (char spans from the offset mapping),
 runs one declared call per batch and reads, through forward hooks on named submodules, the first-layer
 token states and pooled outputs the recipe names for each encoder it declares (``text`` / ``video`` /
-``cross``). Recipes live in ``hosts/recipes/<name>.yaml``; ``docs/hosts.md`` documents the schema.
+``cross``). A recipe is a YAML file or dict of the user's; ``docs/hosts.md`` documents the schema. (The
+unverified recipes for the paper's hosts were removed: paper hosts are native modules with parity tests.)
 
 Call arguments are references into the prepared inputs: ``text.input_ids``, ``text.attention_mask``
 (long), ``text.token_type_ids`` (zeros), ``video`` (``[B, T, 3, H, W]``), ``video.flat``
@@ -46,7 +47,6 @@ from hosts.io import load_state_dict
 from hosts.pooling import last_token, masked_mean, video_token_maps
 from hosts.text import TokenizedText, load_tokenizer, tokenize_with_spans
 
-RECIPES = Path(__file__).with_name("recipes")
 LAYOUTS, TEXT_SELECT = ("text", "video", "concat"), ("cls", "last", "mean")
 FRAME_SELECT = ("frame_cls", "frame_mean", "per_frame", "global")
 
@@ -371,12 +371,6 @@ def build_byo(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *,
     if checkpoint is not None:
         load_user_checkpoint(model, checkpoint, recipe.strip_prefixes, strict, f"checkpoint of {recipe.name!r}")
     return ByoHost(spec, model, recipe, tokenizer)
-
-
-def recipe_factory(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, **config: Any) -> ByoHost:
-    """Factory of the catalogue's ``recipe`` hosts: ``hosts/recipes/<name>.yaml`` unless ``recipe=`` is given."""
-    config.setdefault("recipe", RECIPES / f"{spec.name}.yaml")
-    return build_byo(spec, tag, checkpoint, **config)
 
 
 def byo_spec(recipe: Recipe, name: str | None = None, **meta: Any) -> HostSpec:

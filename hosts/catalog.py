@@ -1,130 +1,111 @@
-"""The 13 host VLMs of the paper (Table 10, Appendix C.1), registered as :class:`HostSpec` in ``HOSTS``.
-
-Import-light: factories are ``"module:attr"`` strings, nothing heavy is imported here. Architecture flags,
-parameter counts and pre-training data are exactly as Table 10 reports them (our computed sizes, where
-they differ, are in ``notes``; see ``shared/design/hosts-dossier.md``). ``status``:
-
-* ``implemented``: a faithful wrapper in this package (``hosts/clip4clip.py``, ``hosts/video_llava.py``);
-* ``recipe``: reachable through the bring-your-own-model adapter (``hosts/byo.py``) with the YAML recipe
-  ``hosts/recipes/<name>.yaml`` over the user's checkout of the official code;
-* ``catalogue``: metadata only.
+"""Catalogue entries (metadata only) for the paper's hosts (Table 10, Appendix C.1) that have no native
+implementation yet. Torch-free. Implemented hosts register their own spec in their own file
+(``hosts/clip4clip.py``, ``hosts/video_llava.py``, ...), which replaces the entry here; delete the entry when
+you implement the host. Architecture flags, parameter counts and pre-training data are exactly as Table 10
+reports them (our computed sizes, where they differ, are in ``notes``; see ``docs/hosts.md``). The capabilities
+listed are those the paper uses the host for (what an implementation must provide); a catalogue host cannot be
+built or planned.
 """
 
 from __future__ import annotations
 
-from hosts.base import HostSpec, WeightTag
-from hosts.registry import HOSTS
+from hosts.spec import HostSpec, WeightTag, register_host
 
 R, C, G, M = "retrieval", "classification", "generation", "multiple_choice"
-BYO = "hosts.byo:recipe_factory"
 
 
 def _spec(name: str, t: bool, v: bool, c: bool, caps: tuple[str, ...], params: str, data: str, paper: str,
           code: str, license: str, status: str, notes: str, tags: tuple[WeightTag, ...] = (),
-          factory: str | None = None, llm: bool = False, aliases: tuple[str, ...] = ()) -> HostSpec:
-    if factory is None and status == "recipe":
-        factory = BYO
+          llm: bool = False, aliases: tuple[str, ...] = (), order: int = 1000, display: str = "") -> HostSpec:
     return HostSpec(name=name, has_text=t, has_video=v, has_cross=c, capabilities=frozenset(caps),
-                    llm_text_cross=llm, factory=factory,
+                    llm_text_cross=llm, factory=None,
                     tags={w.tag: w for w in tags}, params=params, pretrain_data=data, paper=paper, code=code,
-                    license=license, status=status, notes=notes, aliases=aliases)
+                    license=license, status="catalogue", notes=notes, aliases=aliases, order=order,
+                    display=display or name)
 
 
 PAPER_HOSTS: tuple[HostSpec, ...] = (
     _spec("univl", True, True, True, (R, G), "183M", "1.2M",
-          "Luo et al., UniVL, arXiv:2002.06353 (2020)", "https://github.com/microsoft/UniVL", "MIT", "recipe",
+          "Luo et al., UniVL, arXiv:2002.06353 (2020)", "https://github.com/microsoft/UniVL", "MIT", "catalogue",
           "Input is 1 fps S3D (HowTo100M) features, not pixels; computed size ~198M; no QA head in official code.",
           (WeightTag("", "univl.pretrained.bin", "UniVL pre-trained on HowTo100M",
-                     "GitHub release v0 of microsoft/UniVL (README 'Pretrained Weight')"),)),
+                     "GitHub release v0 of microsoft/UniVL (README 'Pretrained Weight')"),),
+          order=10, display="UniVL"),
     _spec("violet", True, True, True, (R, C, M), "198M", "11.8M",
           "Fu et al., VIOLET, arXiv:2111.12681 (2021)", "https://github.com/tsujuifu/pytorch_violet",
-          "none stated (no LICENSE file)", "recipe",
+          "none stated (no LICENSE file)", "catalogue",
           "Text 'encoder' is BERT embeddings only; stride-1 Video Swin-S; cross-encoder retrieval is O(N^2).",
           (WeightTag("", "ckpt_violet_pretrain.pt", "VIOLET pre-trained (YT180M+WebVid2.5M+CC3M)",
-                     "Google Drive link in tsujuifu/pytorch_violet README (with ckpt_video-swin.pt)"),)),
+                     "Google Drive link in tsujuifu/pytorch_violet README (with ckpt_video-swin.pt)"),),
+          order=20, display="VIOLET"),
     _spec("videoclip", True, True, False, (R, M), "203M", "1.1M",
           "Xu et al., VideoCLIP, EMNLP 2021", "https://github.com/facebookresearch/fairseq/tree/main/examples/MMPT",
-          "MIT", "recipe",
+          "MIT", "catalogue",
           "S3D 512-d per-second features; fairseq checkpoint pickles config objects: convert to safetensors "
           "offline before safe loading; computed size ~177M.",
           (WeightTag("", "checkpoint_best.pt", "VideoCLIP retrieval pre-training (fairseq MMPT)",
-                     "https://dl.fbaipublicfiles.com/MMPT/retri/videoclip/checkpoint_best.pt"),)),
-    _spec("clip4clip", True, True, False, (R, C, M), "86M", "380K",
-          "Luo et al., CLIP4Clip, Neurocomputing 2022 (arXiv:2104.08860)", "https://github.com/ArrowLuo/CLIP4Clip",
-          "MIT", "implemented",
-          "CLIP ViT-B/32 text+image towers with meanP / seqTransf temporal aggregation (hosts/clip4clip.py). "
-          "The official repo releases no fine-tuned weights: fine-tuned tags are files its "
-          "main_task_retrieval.py writes (pytorch_model.bin.N), read with key mapping.",
-          (WeightTag("", "clip-vit-base-patch32.safetensors", "CLIP ViT-B/32 (plain CLIP init, HF or OpenAI names)",
-                     "HF hub openai/clip-vit-base-patch32 (model.safetensors), or OpenAI ViT-B-32.pt converted "
-                     "offline to safetensors (see docs/hosts.md)"),
-           WeightTag("vitb16", "clip-vit-base-patch16.safetensors", "CLIP ViT-B/16 (plain CLIP init)",
-                     "HF hub openai/clip-vit-base-patch16 (model.safetensors)"),
-           WeightTag("msrvtt_ft", "pytorch_model.bin.4", "CLIP4Clip meanP fine-tuned on MSR-VTT 9k (user-trained)",
-                     "train with ArrowLuo/CLIP4Clip main_task_retrieval.py (README MSRVTT command); "
-                     "no official release")),
-          factory="hosts.clip4clip:build_clip4clip"),
+                     "https://dl.fbaipublicfiles.com/MMPT/retri/videoclip/checkpoint_best.pt"),),
+          order=30, display="VideoCLIP"),
     _spec("mcq", True, True, True, (R,), "168M", "5.8M",
           "Ge et al., Bridging Video-text Retrieval with Multiple Choice Questions, CVPR 2022",
-          "https://github.com/TencentARC/MCQ", "BSD-3-Clause (README)", "recipe",
+          "https://github.com/TencentARC/MCQ", "BSD-3-Clause (README)", "catalogue",
           "BridgeFormer (C) exists only in the pre-training checkpoint; one global [CLS], no per-frame CLS.",
           (WeightTag("", "MCQ.pth", "MCQ pre-trained (with BridgeFormer)",
-                     "Google Drive link in TencentARC/MCQ README"),)),
+                     "Google Drive link in TencentARC/MCQ README"),),
+          order=50, display="MCQ"),
     _spec("hdvila", True, True, True, (R, C, M), "310M", "136M",
           "Xue et al., HD-VILA, CVPR 2022", "https://github.com/microsoft/XPretrain/tree/main/hd-vila",
-          "Microsoft Research License (non-commercial)", "recipe",
+          "Microsoft Research License (non-commercial)", "catalogue",
           "BERT-large split 0-11 text / 12-23 cross; 2x ResNet-50 + TimeSformer; computed ~460M; "
           "the release SAS link expired 2024-12-31; no captioning head in official code.",
           (WeightTag("", "hdvila_stage2.pt", "HD-VILA stage-2 pre-trained",
                      "pretrained.zip via microsoft/XPretrain hd-vila/scripts/download_data.sh (link expired; "
-                     "ask the maintainers)"),)),
+                     "ask the maintainers)"),),
+          order=60, display="HDVILA"),
     _spec("clover", True, True, True, (R, C, M), "258M", "5.3M",
-          "Huang et al., Clover, CVPR 2023", "https://github.com/LeeYN-43/Clover", "Apache-2.0", "recipe",
+          "Huang et al., Clover, CVPR 2023", "https://github.com/LeeYN-43/Clover", "Apache-2.0", "catalogue",
           "No weights released (README to-do unchecked): only the architecture with Swin-B K400 + BERT init.",
           (WeightTag("", "clover_pretrain.pth", "Clover pre-trained (not released)",
-                     "not released by the authors; pre-train with LeeYN-43/Clover"),)),
+                     "not released by the authors; pre-train with LeeYN-43/Clover"),),
+          order=70, display="Clover"),
     _spec("lfvila", True, True, True, (R, C, M), "277M", "8.5M",
           "Sun et al., Long-Form Video-Language Pre-Training, NeurIPS 2022",
           "https://github.com/microsoft/XPretrain/tree/main/LF-VILA", "Microsoft Research License (non-commercial)",
-          "recipe", "BERT-large split 0-7 sentence / 8-11 paragraph / 12-23 cross; HTWA Video Swin; computed ~425M.",
+          "catalogue", "BERT-large split 0-7 sentence / 8-11 paragraph / 12-23 cross; HTWA Video Swin; computed ~425M.",
           (WeightTag("", "lfvila_stage2.bin", "LF-VILA stage-2 pre-trained",
-                     "lfvila_release.zip via microsoft/XPretrain LF-VILA/scripts/download_data.sh"),)),
+                     "lfvila_release.zip via microsoft/XPretrain LF-VILA/scripts/download_data.sh"),),
+          order=80, display="LFVILA"),
     _spec("allinone", False, False, True, (R, C, M), "110M", "3.72M",
           "Wang et al., All in One, CVPR 2023", "https://github.com/showlab/all-in-one",
-          "none stated (no LICENSE file)", "recipe",
+          "none stated (no LICENSE file)", "catalogue",
           "One shared ViT-B/16 over [text; frame] per frame with temporal token roll; Lightning checkpoint "
           "(convert to safetensors offline).",
           (WeightTag("", "all-in-one-base.ckpt", "All-in-one-B pre-trained",
-                     "Google Drive link in showlab/all-in-one README"),), aliases=("all-in-one",)),
+                     "Google Drive link in showlab/all-in-one README"),), aliases=("all-in-one",),
+          order=90, display="All-in-one"),
     _spec("internvideo", True, True, True, (R, C, G, M), "1.3B", "~100M",
           "Wang et al., InternVideo, arXiv:2212.03191 (2022)", "https://github.com/OpenGVLab/InternVideo",
-          "Apache-2.0", "recipe",
+          "Apache-2.0", "catalogue",
           "Hosted variant: InternVideo-MM-L/14 (CLIP towers + global extractor + caption decoder, ~0.54B "
           "computed); the paper's 1.3B counts the whole family.",
           (WeightTag("", "InternVideo-MM-L-14.ckpt", "InternVideo-MM-L/14",
-                     "HF hub OpenGVLab/InternVideo1.0"),)),
+                     "HF hub OpenGVLab/InternVideo1.0"),),
+          order=100, display="InternVideo"),
     _spec("video_llama", True, True, True, (G, M), "7.6B", "2B",
           "Zhang et al., Video-LLaMA, EMNLP 2023 demo", "https://github.com/DAMO-NLP-SG/Video-LLaMA", "BSD-3-Clause",
-          "recipe", "EVA ViT-g + BLIP-2 Q-Former per frame + video Q-Former + Vicuna-7B; computed ~7.85B.",
+          "catalogue", "EVA ViT-g + BLIP-2 Q-Former per frame + video Q-Former + Vicuna-7B; computed ~7.85B.",
           (WeightTag("", "finetune-vicuna7b-v2.pth", "Video-LLaMA VL branch (Vicuna-7B)",
                      "HF hub DAMO-NLP-SG/Video-LLaMA-Series (+ EVA-g, BLIP-2 Q-Former, Vicuna-7B)"),),
-          llm=True, aliases=("video-llama",)),
+          llm=True, aliases=("video-llama",),
+          order=110, display="Video-LLaMA"),
     _spec("video_chatgpt", True, True, True, (G, M), "7.4B", "32B",
           "Maaz et al., Video-ChatGPT, ACL 2024", "https://github.com/mbzuai-oryx/Video-ChatGPT", "CC-BY-4.0",
-          "recipe", "CLIP-L/14 penultimate features, spatio-temporal pooling, Linear -> LLaVA-Lightning-7B.",
+          "catalogue", "CLIP-L/14 penultimate features, spatio-temporal pooling, Linear -> LLaVA-Lightning-7B.",
           (WeightTag("", "video_chatgpt-7B.bin", "Video-ChatGPT projector (+ LLaVA-Lightning-7B-v1-1)",
                      "HF hub MBZUAI/Video-ChatGPT-7B and mmaaz60/LLaVA-7B-Lightening-v1-1"),),
-          llm=True, aliases=("video-chatgpt",)),
-    _spec("video_llava", True, True, True, (C, G, M), "7.4B", "32B",
-          "Lin et al., Video-LLaVA, arXiv:2311.10122 (2023)", "https://github.com/PKU-YuanGroup/Video-LLaVA",
-          "Apache-2.0", "implemented",
-          "transformers VideoLlavaForConditionalGeneration (LanguageBind video tower + Vicuna-7B v1.5); the LLM "
-          "acts as text and cross-modal encoder (hosts/video_llava.py).",
-          (WeightTag("", "Video-LLaVA-7B-hf", "Video-LLaVA-7B in transformers layout (directory of safetensors)",
-                     "HF hub LanguageBind/Video-LLaVA-7B-hf (weights + tokenizer)"),),
-          factory="hosts.video_llava:build_video_llava", llm=True, aliases=("video-llava", "videollava")),
+          llm=True, aliases=("video-chatgpt",),
+          order=120, display="Video-ChatGPT"),
 )
 
 for _s in PAPER_HOSTS:
-    _meta = {k: v for k, v in _s.describe().items() if k != "name"}
-    HOSTS.register(_s.name, _s, aliases=_s.aliases, overwrite=True, **_meta)
+    register_host(_s)

@@ -29,19 +29,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hosts.base import (
-    CheckpointError,
-    EncoderOutput,
-    Host,
-    HostBatch,
-    HostOutputs,
-    HostSpec,
-    Preprocess,
-    TokenStates,
-    WeightTag,
-)
+from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
+from hosts.checkpoints import weight_files
+from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm, last_token, masked_mean, symmetric_infonce, video_token_maps
+from hosts.spec import HostSpec, WeightTag, register_host
 from hosts.text import load_tokenizer, tokenize_with_spans
 
 SIM_HEADERS = ("meanP", "seqTransf")
@@ -54,16 +47,21 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
+# The official temporal blocks (``module_clip.ResidualAttentionBlock`` inside ``TransformerClip``) use the
+# TF-style ``until_module.LayerNorm`` with eps 1e-12, not CLIP's 1e-5 (the parity test catches 1e-5).
+SEQ_LN_EPS = 1e-12
+
+
 class ResidualBlock(nn.Module):
     """Pre-LN attention block with OpenAI CLIP parameter names (``attn``, ``ln_1``, ``mlp.c_fc`` ...)."""
 
-    def __init__(self, width: int, heads: int) -> None:
+    def __init__(self, width: int, heads: int, eps: float = SEQ_LN_EPS) -> None:
         super().__init__()
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
-        self.ln_1 = nn.LayerNorm(width)
+        self.ln_1 = nn.LayerNorm(width, eps=eps)
         self.mlp = nn.Sequential(OrderedDict([("c_fc", nn.Linear(width, 4 * width)), ("gelu", QuickGELU()),
                                               ("c_proj", nn.Linear(4 * width, width))]))
-        self.ln_2 = nn.LayerNorm(width)
+        self.ln_2 = nn.LayerNorm(width, eps=eps)
 
     def forward(self, x: Tensor, pad: Tensor | None) -> Tensor:
         h = self.ln_1(x)
@@ -340,10 +338,14 @@ def infer_clip_config(state: dict[str, Tensor]) -> Any:
 
 
 def _read_checkpoint(path: Path) -> dict[str, Tensor]:
+    """A file, an HF directory (all ``*.safetensors``) or a directory with one official weight file."""
     if path.is_dir():
-        files = sorted(path.glob("*.safetensors"))
+        files = sorted(path.glob("*.safetensors")) or weight_files(path)
         if not files:
-            raise CheckpointError(f"{path}: no *.safetensors in the CLIP / CLIP4Clip checkpoint directory")
+            raise CheckpointError(f"{path}: no weight file in the CLIP / CLIP4Clip checkpoint directory")
+        if len(files) > 1 and files[0].suffix != ".safetensors":
+            raise CheckpointError(f"{path}: several weight files ({', '.join(f.name for f in files)}); pass the one "
+                                  "to load as host.checkpoint")
         state: dict[str, Tensor] = {}
         for f in files:
             state.update(load_state_dict(f, what="CLIP4Clip checkpoint"))
@@ -358,8 +360,8 @@ def build_clip4clip(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | No
     """Factory for ``create_host("clip4clip[.tag]", checkpoint, **config)``.
 
     Args:
-        clip_config: a ``transformers.CLIPConfig`` (or its dict); inferred from the checkpoint if None,
-            required for random initialisation.
+        clip_config: a ``transformers.CLIPConfig`` (or its dict); read from an HF directory's ``config.json``,
+            else inferred from the checkpoint's shapes if None; required for random initialisation.
         tokenizer: a fast CLIP tokenizer object, a local directory or a ``tokenizer.json``; defaults to the
             checkpoint directory when it holds tokenizer files.
         sim_header: ``meanP`` or ``seqTransf``; inferred from the checkpoint (``transformerClip`` keys) if None.
@@ -371,6 +373,8 @@ def build_clip4clip(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | No
     state = to_host_state(_read_checkpoint(checkpoint)) if checkpoint is not None else None
     if isinstance(clip_config, dict):
         clip_config = CLIPConfig(**clip_config)
+    if clip_config is None and checkpoint is not None and (checkpoint / "config.json").is_file():
+        clip_config = CLIPConfig.from_pretrained(str(checkpoint), local_files_only=True)  # HF directory
     if clip_config is None:
         if state is None:
             raise ValueError("clip4clip with random_init needs clip_config (a transformers CLIPConfig)")
@@ -412,3 +416,27 @@ def _load_into(host: CLIP4ClipHost, state: dict[str, Tensor], path: Path | None,
     if strict and (missing or unexpected or bad):
         raise CheckpointError(f"{path}: does not match clip4clip ({host.sim_header}): missing {missing[:5]}, "
                               f"unexpected {unexpected[:5]}, shape mismatch {bad[:5]}")
+
+
+SPEC = register_host(HostSpec(
+    name="clip4clip", has_text=True, has_video=True, has_cross=False,
+    capabilities=frozenset({"retrieval", "classification", "multiple_choice"}),
+    factory=build_clip4clip, params="86M", pretrain_data="380K",
+    paper="Luo et al., CLIP4Clip, Neurocomputing 2022 (arXiv:2104.08860)", code="https://github.com/ArrowLuo/CLIP4Clip",
+    license="MIT", status="implemented", display="CLIP4Clip", order=40,
+    parity="tests/hosts/test_hosts_clip4clip.py::test_parity_with_official_code",
+    notes="CLIP ViT-B/32 text+image towers (transformers CLIPModel) with meanP / seqTransf temporal aggregation. "
+          "Loads plain CLIP (HF directory or file, OpenAI names), the official CLIP4Clip checkpoint "
+          "(pytorch_model.bin.N written by its main_task_retrieval.py) and this host's own saves. The official repo "
+          "releases no fine-tuned weights.",
+    tags={t.tag: t for t in (
+        WeightTag("", "clip-vit-base-patch32", "CLIP ViT-B/32 initialisation (HF directory: config.json, "
+                  "model.safetensors, tokenizer.json; or one safetensors file in HF or OpenAI names)",
+                  "download the HF hub repo openai/clip-vit-base-patch32 (e.g. `hf download "
+                  "openai/clip-vit-base-patch32 --local-dir clip-vit-base-patch32`)"),
+        WeightTag("vitb16", "clip-vit-base-patch16", "CLIP ViT-B/16 initialisation (HF directory)",
+                  "download the HF hub repo openai/clip-vit-base-patch16"),
+        WeightTag("msrvtt_ft", "pytorch_model.bin.4", "CLIP4Clip fine-tuned on MSR-VTT 9k (official checkpoint "
+                  "format, user-trained)", "train it with ArrowLuo/CLIP4Clip main_task_retrieval.py (README MSRVTT "
+                  "command), which writes ckpts/<run>/pytorch_model.bin.N; there is no official release"))},
+))

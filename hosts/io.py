@@ -1,4 +1,5 @@
-"""Safe checkpoint I/O: safetensors first, ``torch.load(weights_only=True)`` for ``.pt/.bin/.pth``."""
+"""Safe checkpoint I/O: safetensors first, ``torch.load(weights_only=True)`` for ``.pt/.bin/.pth``. Every
+error names the file (checks in :mod:`hosts.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 from torch import Tensor
 
 from finsta_core.io import atomic_write
-from hosts.base import CheckpointError
+from hosts.checkpoints import check_file, where
+from hosts.errors import CheckpointError
 
 
 def save_state_dict(state: dict[str, Tensor], path: Path) -> None:
@@ -24,14 +26,19 @@ def save_state_dict(state: dict[str, Tensor], path: Path) -> None:
 
 
 def load_state_dict(path: Path, what: str = "checkpoint", source: str = "") -> dict[str, Tensor]:
-    """Read a state dict without executing pickled code. Unwraps ``{"state_dict": ...}``/``{"model": ...}``."""
-    if not path.exists():
-        where = f" (get it from {source})" if source else ""
-        raise CheckpointError(f"missing {what}: {path}{where}")
+    """Read a state dict without executing pickled code. Unwraps ``{"state_dict": ...}``/``{"model": ...}``.
+
+    Raises:
+        CheckpointError: missing / empty / unreadable / not a state dict; the message names ``path``.
+    """
+    check_file(Path(path), what, source)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # noqa: BLE001 - re-raised with the file named
+            raise CheckpointError(f"{path}: cannot read {what} as safetensors ({err}){where(source)}") from err
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - re-raised with the file named

@@ -30,19 +30,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hosts.base import (
-    CheckpointError,
-    EncoderOutput,
-    Host,
-    HostBatch,
-    HostOutputs,
-    HostSpec,
-    Preprocess,
-    TokenStates,
-    WeightTag,
-)
+from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
+from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import last_token, video_token_maps
+from hosts.spec import HostSpec, WeightTag, register_host
 from hosts.text import load_tokenizer
 
 VIDEO = "<video>"
@@ -349,3 +341,20 @@ def build_video_llava(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | 
     if dtype is not None:
         host.to(getattr(torch, dtype))
     return host
+
+
+SPEC = register_host(HostSpec(
+    name="video_llava", has_text=True, has_video=True, has_cross=True, llm_text_cross=True,
+    capabilities=frozenset({"classification", "generation", "multiple_choice"}),
+    factory=build_video_llava, params="7.4B", pretrain_data="32B",
+    paper="Lin et al., Video-LLaVA, arXiv:2311.10122 (2023)", code="https://github.com/PKU-YuanGroup/Video-LLaVA",
+    license="Apache-2.0", status="implemented", display="Video-LLaVA", order=130,
+    aliases=("video-llava", "videollava"),
+    parity="tests/hosts/test_hosts_video_llava.py::test_parity_with_transformers_class",
+    notes="transformers VideoLlavaForConditionalGeneration (LanguageBind video tower + Vicuna-7B v1.5); the LLM "
+          "acts as text and cross-modal encoder.",
+    tags={"": WeightTag("", "Video-LLaVA-7B-hf", "Video-LLaVA-7B in transformers layout (directory: config.json, "
+                        "*.safetensors, tokenizer files)",
+                        "download the HF hub repo LanguageBind/Video-LLaVA-7B-hf (e.g. `hf download "
+                        "LanguageBind/Video-LLaVA-7B-hf --local-dir Video-LLaVA-7B-hf`)")},
+))

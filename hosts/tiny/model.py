@@ -60,9 +60,12 @@ class TinyConfig:
     text_pool: str = "mean"
     video_pool: str = "max"
     caption_pretrain: bool = True
+    stem: str = "patch"
+    temporal: str = "cls"
 
     def __post_init__(self) -> None:
-        for key, ok in (("text_pool", ("mean", "cls")), ("video_pool", ("max", "mean", "cls"))):
+        for key, ok in (("text_pool", ("mean", "cls")), ("video_pool", ("max", "mean", "cls")),
+                        ("stem", ("patch", "tubelet")), ("temporal", ("cls", "tokens"))):
             if getattr(self, key) not in ok:
                 raise ValueError(f"TinyConfig.{key} must be one of {ok}, got {getattr(self, key)!r}")
 
@@ -100,7 +103,12 @@ class VideoEncoder(nn.Module):
         super().__init__()
         g = cfg.image_size // cfg.patch
         self.grid = (g, g)
-        self.patch = nn.Conv2d(3, cfg.dim, cfg.patch, cfg.patch)
+        self.stem = cfg.stem
+        if cfg.stem == "tubelet":  # each token sees its patch in frames t-1 and t (motion at the first layer)
+            self.patch = nn.Conv3d(3, cfg.dim, (2, cfg.patch, cfg.patch), (1, cfg.patch, cfg.patch))
+        else:
+            self.patch = nn.Conv2d(3, cfg.dim, cfg.patch, cfg.patch)
+        self.temporal_tokens = cfg.temporal == "tokens"
         self.space_pos = nn.Parameter(torch.randn(1, 1 + g * g, cfg.dim) * 0.02)
         self.time_pos = nn.Embedding(cfg.max_frames, cfg.dim)
         nn.init.normal_(self.time_pos.weight, std=0.02)  # small, so frame content dominates the tokens at init
@@ -114,7 +122,12 @@ class VideoEncoder(nn.Module):
         b, t = video.shape[:2]
         if t > self.time_pos.num_embeddings:
             raise ValueError(f"tiny host: {t} frames exceed max_frames={self.time_pos.num_embeddings}")
-        x = self.patch(video.flatten(0, 1)).flatten(2).transpose(1, 2)  # [BT, P, d]
+        if self.stem == "tubelet":  # [B, 3, T, H, W], first frame repeated so frame 0 sees no motion
+            v = video.transpose(1, 2)
+            x = self.patch(torch.cat([v[:, :, :1], v], 2)).transpose(1, 2).flatten(0, 1)  # [BT, d, h, w]
+            x = x.flatten(2).transpose(1, 2)  # [BT, P, d]
+        else:
+            x = self.patch(video.flatten(0, 1)).flatten(2).transpose(1, 2)  # [BT, P, d]
         if x.shape[1] != self.space_pos.shape[1] - 1:
             raise ValueError(f"tiny host: frames of {tuple(video.shape[-2:])} px give {x.shape[1]} patches, "
                              f"built for {self.space_pos.shape[1] - 1} (image_size in the host config)")
@@ -125,6 +138,8 @@ class VideoEncoder(nn.Module):
     def layer(self, k: int, x: Tensor) -> Tensor:
         b, t, n, d = x.shape
         x = self.spatial[k](x.reshape(b * t, n, d)).view(b, t, n, d)
+        if self.temporal_tokens:  # divided attention: every token position attends across the frames
+            return self.temporal[k](x.transpose(1, 2).reshape(b * n, t, d)).reshape(b, n, t, d).transpose(1, 2)
         cls = self.temporal[k](x[:, :, 0])  # temporal attention over the frame tokens
         return torch.cat([cls[:, :, None], x[:, :, 1:]], 2)
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from tiny_builders import make_tokenizer, make_video, tiny_clip_config, tiny_video_llava_config
 
-from hosts import HostBatch, create_host
+from hosts.base import HostBatch
+from hosts.registry import create_host
 
 finsta_core = pytest.importorskip("finsta_core")
 try:

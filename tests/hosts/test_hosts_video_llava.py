@@ -7,8 +7,8 @@ import torch
 from contract import check_host_contract
 from tiny_builders import make_tokenizer, make_video, tiny_video_llava_config
 
-from hosts import HostBatch, create_host
-from hosts.base import CheckpointError
+from hosts.base import CheckpointError, HostBatch
+from hosts.registry import create_host
 
 TEXTS = ["a man throws a red ball .", "the dog runs"]
 
