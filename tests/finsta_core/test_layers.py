@@ -1,14 +1,24 @@
-"""GTrm / R-GTrm / STGD layers against dense masked references (O(N^2), written plainly) and invariances."""
+"""GTrm / R-GTrm / STGD layers against dense masked references (O(N^2), written plainly) and invariances.
+
+``golden_layers.pt`` holds the outputs and gradients of every layer kind recorded from the implementation
+before the shared graph-attention helper (``finsta_core.nn.attend``) existed, together with the graphs,
+inputs and weights they were computed from (so they do not depend on ``random_hsg``). Regenerate only on an
+intended numerical change: ``python tests/finsta_core/test_layers.py --write-golden``.
+"""
 
 import math
-from dataclasses import replace
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
 
 import pytest
 import torch
 
 from finsta_core import Finsta, FinstaConfig, collate_graphs
 from finsta_core.graphs.batch import chain_root_depth
-from finsta_core.nn.graph import SELF_EDGE, build_graphs
+from finsta_core.nn.baselines import GATLayer, RGNNLayer
+from finsta_core.nn.encoder import GraphEncoder
+from finsta_core.nn.graph import SELF_EDGE, LayerGraph, build_graphs
 from finsta_core.nn.gtrm import GTrmLayer
 from finsta_core.nn.stgd import motion_kernel
 from finsta_core.testing import random_hsg
@@ -230,3 +240,114 @@ def test_stgd_kernel_shift_invariance_and_motion():
     mover = [i for i in g.stgd_nodes.tolist() if i % 11 == 1]
     static = [i for i in g.stgd_nodes.tolist() if i % 11 in (0, 2, 3)]
     assert max(k[mover]) < min(k[static])
+
+
+# --- golden outputs of the pre-refactor implementation -------------------------------------------------------
+
+GOLDEN = Path(__file__).with_name("golden_layers.pt")
+GD, GH = 8, 2  # small, to keep the file small
+GOLDEN_CASES = {  # name: (graph, layer kind, layer keyword arguments)
+    "gtrm_tsg": ("tsg", "gtrm", {}),
+    "gtrm_dsg_clamp5": ("dsg", "gtrm", {"softmax": "clamp5"}),
+    "rgtrm_dsg": ("dsg", "gtrm", {"recurrent": True}),
+    "rgtrm_dsg_scan_literal": ("dsg", "gtrm", {"recurrent": True, "recurrence": "query_scan", "gate": "literal"}),
+    "stgd_dsg": ("dsg", "gtrm", {"recurrent": True, "stgd": True}),
+    "stgd_hsg_mult_scan": ("hsg", "gtrm", {"recurrent": True, "stgd": True, "stgd_attention": "multiplicative",
+                                           "recurrence": "query_scan"}),
+    "gat_dsg": ("dsg", "gat", {}),
+    "gat_hsg": ("hsg", "gat", {}),
+    "rgnn_dsg": ("dsg", "rgnn", {}),
+    "encoder_hsg": ("hsg", "encoder", {}),
+}
+
+
+def _golden_layer(kind, kw):
+    if kind == "gtrm":
+        return GTrmLayer(GD, GH, **kw)
+    if kind == "gat":
+        return GATLayer(GD, GH)
+    if kind == "rgnn":
+        return RGNNLayer(GD, GH)
+    return GraphEncoder(FinstaConfig.preset("small", d_model=GD, heads=GH, dropout=0.0), "rgtrm", 2, stgd=True)
+
+
+def _golden_inputs(g, seed):
+    """Layer inputs and the random output weights of the backward pass (a fixed generator: reproducible)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = {"h": (g.num_nodes, GD), "e": (g.num_stream, GD), "e_aux": (2, GD)}
+    x = {k: torch.randn(*shape, generator=gen, dtype=torch.float64) for k, shape in x.items()}
+    x["r_h"], x["r_e"] = (torch.randn(*x[k].shape, generator=gen, dtype=torch.float64) for k in ("h", "e"))
+    return x
+
+
+def _run_golden(layer, g, x):
+    """Outputs, diagnostics and gradients (inputs: full; parameters: sum and sum of squares) of one case."""
+    h, e, ea = (x[k].clone().requires_grad_(True) for k in ("h", "e", "e_aux"))
+    ho, eo, diag = layer(h, e, g, ea)
+    ((ho * x["r_h"]).sum() + (eo * x["r_e"]).sum()).backward()
+    return {"h_out": ho.detach(), "e_out": eo.detach(), "diag": {k: float(v) for k, v in diag.items()},
+            "grad_h": h.grad, "grad_e": e.grad, "grad_e_aux": ea.grad,
+            "grad_params": {k: torch.stack([p.grad.sum(), p.grad.pow(2).sum()])
+                            for k, p in layer.named_parameters() if p.grad is not None}}
+
+
+def write_golden(path=GOLDEN):
+    cfg = FinstaConfig.preset("small", d_model=GD, heads=GH, temporal_attention_edges=True)
+    b = collate_graphs([random_hsg(0, num_frames=3, num_objects=3), random_hsg(1, num_frames=2, num_objects=4)])
+    graphs = build_graphs(cfg, b)
+    store = {"graphs": {k: {f.name: _compact(getattr(g, f.name)) for f in fields(g)} for k, g in graphs.items()},
+             "cases": {}}
+    for i, (name, (gk, kind, kw)) in enumerate(GOLDEN_CASES.items()):
+        g = graphs[gk]
+        torch.manual_seed(i)
+        layer = _golden_layer(kind, kw).float()  # float32 weights, stored, then computed in float64
+        state = _compact(layer.state_dict())
+        layer = layer.double().eval()
+        store["cases"][name] = {"seed": i, "state": state, **_compact(_run_golden(layer, g, _golden_inputs(g, i)))}
+    torch.save(store, path, _use_new_zipfile_serialization=False)  # the zip format pads every small tensor
+
+
+def _compact(x):
+    """Own storage for every tensor (a saved view would carry its whole base storage); floats stored as float32
+    (outputs of float64 runs: compared at ~1e-6, well above float32 rounding)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().float() if x.is_floating_point() else x.detach().clone()
+    if isinstance(x, dict):
+        return {k: _compact(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_compact(v) for v in x]
+    return x
+
+
+@pytest.fixture(scope="module")
+def golden():
+    if not GOLDEN.is_file():
+        pytest.fail(f"{GOLDEN} is missing: it is part of the repository (see this module's docstring)")
+    return torch.load(GOLDEN, weights_only=True)
+
+
+@pytest.mark.parametrize("name", list(GOLDEN_CASES))
+def test_layer_matches_golden_outputs(golden, name):
+    """Every layer kind reproduces the recorded pre-refactor outputs and gradients (float64)."""
+    gk, kind, kw = GOLDEN_CASES[name]
+    rec = golden["cases"][name]
+    g = LayerGraph(**golden["graphs"][gk])
+    layer = _golden_layer(kind, kw).double().eval()
+    layer.load_state_dict(rec["state"])
+    got = _compact(_run_golden(layer, g, _golden_inputs(g, rec["seed"])))
+    tol = {"atol": 1e-6, "rtol": 1e-6}
+    for k in ("h_out", "e_out", "grad_h", "grad_e", "grad_e_aux"):
+        torch.testing.assert_close(got[k], rec[k], **tol, msg=lambda m, k=k: f"{name} {k}: {m}")
+    assert got["grad_params"].keys() == rec["grad_params"].keys()
+    for k, v in rec["grad_params"].items():
+        torch.testing.assert_close(got["grad_params"][k], v, **tol, msg=lambda m, k=k: f"{name} grad {k}: {m}")
+    assert got["diag"].keys() == rec["diag"].keys()
+    for k, v in rec["diag"].items():
+        assert math.isclose(got["diag"][k], v, rel_tol=1e-6, abs_tol=1e-6), (name, k)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write-golden"]:
+        sys.exit("usage: python tests/finsta_core/test_layers.py --write-golden")
+    write_golden()
+    print(f"wrote {GOLDEN}")
