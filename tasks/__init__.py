@@ -5,8 +5,10 @@ from __future__ import annotations
 from tasks.base import (
     REQUIRED_CAPABILITIES,
     EvalResult,
+    EvalSettings,
     RequiredFile,
     Sample,
+    SplitReport,
     Task,
     TaskType,
     VideoProtocol,
@@ -14,6 +16,7 @@ from tasks.base import (
 from tasks.registry import TASKS, create_task, task_names
 
 __all__ = [
-    "REQUIRED_CAPABILITIES", "EvalResult", "RequiredFile", "Sample", "Task", "TaskType", "VideoProtocol",
+    "REQUIRED_CAPABILITIES", "EvalResult", "EvalSettings", "RequiredFile", "Sample", "SplitReport", "Task",
+    "TaskType", "VideoProtocol",
     "TASKS", "create_task", "task_names",
 ]

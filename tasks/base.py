@@ -1,50 +1,35 @@
-"""The task contract: samples, video protocols, task types and the :class:`Task` base class.
+"""The task contract: the :class:`Task` base class, everything the harness calls on a task.
 
-A task is data (a YAML file, layered with omegaconf) plus, where needed, a small Python module. The
-harness only uses what is defined here: ``Task.samples(split)``, ``Task.required_files(split)``,
-``Task.evaluate(predictions, samples)``, ``Task.fingerprint()`` and the declared fields.
-See ``/work/shared/design/architecture.md`` ("Sample", "Task").
+A task is data (a YAML file, layered with omegaconf) plus, where needed, a small Python module. The harness
+uses only what :class:`Task` declares here: ``samples(split)``, ``required_files(split)`` /
+``missing_files(split)``, ``evaluate(predictions, samples)``, ``identity()`` / ``fingerprint()``, ``describe()``,
+``report(split)``, ``class_names`` / ``answer_vocab`` / ``num_classes`` and the declared fields. The value
+types (:class:`Sample`, :class:`TaskType`, :class:`VideoProtocol`, :class:`RequiredFile`, :class:`SplitReport`,
+:class:`EvalResult`) live in :mod:`tasks.types` and are re-exported here. See ``docs/tasks.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from enum import Enum
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from tasks.evaluators import evaluate_task
+from tasks.types import (
+    EvalResult,
+    EvalSettings,
+    RequiredFile,
+    Sample,
+    SplitReport,
+    TaskType,
+    VideoProtocol,
+)
 
-from finsta_core.graphs import HolisticSceneGraph
-
-
-class TaskType(str, Enum):
-    """The paper's six task families (Appendix B), QA split into its answer formats."""
-
-    ACTION_RECOGNITION = "action_recognition"
-    CAPTIONING = "captioning"
-    RETRIEVAL = "retrieval"  # text-video retrieval
-    MC_QA = "mc_qa"  # multiple-choice video QA (incl. LSMDC-MC)
-    OE_QA = "oe_qa"  # open-ended video QA (answer vocabulary) and fill-in-the-blank
-    PARAGRAPH_RETRIEVAL = "paragraph_retrieval"
-    LONGFORM_QA = "longform_qa"  # How2QA (MC), VIOLIN (entailment)
-
-    @property
-    def family(self) -> str:
-        """The paper's family key used for lambda^{T,D,C} of Eq 41 (sec 6.1)."""
-        return {
-            TaskType.ACTION_RECOGNITION: "action",
-            TaskType.CAPTIONING: "captioning",
-            TaskType.RETRIEVAL: "retrieval",
-            TaskType.MC_QA: "qa",
-            TaskType.OE_QA: "qa",
-            TaskType.PARAGRAPH_RETRIEVAL: "paragraph",
-            TaskType.LONGFORM_QA: "longform",
-        }[self]
-
+__all__ = ["REQUIRED_CAPABILITIES", "EvalResult", "EvalSettings", "RequiredFile", "Sample", "SplitReport", "Task",
+           "TaskType", "VideoProtocol"]
 
 # Host capabilities a task type needs (checked when a run is planned).
 REQUIRED_CAPABILITIES: dict[TaskType, frozenset[str]] = {
@@ -58,115 +43,22 @@ REQUIRED_CAPABILITIES: dict[TaskType, frozenset[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class VideoProtocol:
-    """How frames are taken from a video. Part of the task's identity: it changes scores.
-
-    Attributes:
-        num_frames: frames per clip (None when ``sampling == "fps"``).
-        fps: frames per second for ``sampling == "fps"``.
-        sampling: ``uniform`` (evenly spaced centres), ``segment`` (TSN/ClipBERT: one frame per equal
-            segment, random in training, centre in evaluation), or ``fps``.
-        resolution: output side in pixels (short side resized, then cropped to a square).
-        crop: ``center`` or ``random`` (training) or ``none``.
-        backend: decoder, ``pyav`` (default) or ``decord``.
-    """
-
-    num_frames: int | None = 8
-    fps: float | None = None
-    sampling: str = "uniform"
-    resolution: int = 224
-    crop: str = "center"
-    backend: str = "pyav"
-
-    def __post_init__(self) -> None:
-        if self.sampling not in ("uniform", "segment", "fps"):
-            raise ValueError(f"video protocol sampling must be uniform|segment|fps, got {self.sampling!r}")
-        if self.sampling == "fps" and not self.fps:
-            raise ValueError("video protocol with sampling='fps' needs fps > 0")
-        if self.sampling != "fps" and not self.num_frames:
-            raise ValueError(f"video protocol with sampling={self.sampling!r} needs num_frames > 0")
-
-    def describe(self) -> str:
-        """Short human form, e.g. ``8f uniform 224px``, shown under tables."""
-        n = f"{self.fps:g}fps" if self.sampling == "fps" else f"{self.num_frames}f {self.sampling}"
-        return f"{n} {self.resolution}px"
-
-
-@dataclass
-class Sample:
-    """One evaluation or training item (contract between ``tasks`` and the rest).
-
-    Attributes:
-        id: stable id, unique within a split.
-        video: local path of the video file (None for synthetic samples that carry ``frames``).
-        texts: the text(s): a caption, the captions of a video, a question, the sentences of a paragraph.
-        label: class index (action recognition; open-ended QA answer index into the task's vocabulary).
-        answer: reference answer text (open-ended QA) .
-        options: candidate answers (multiple-choice / long-form QA); ``answer_index`` is the correct one.
-        references: reference captions (captioning).
-        spans: temporal spans in seconds, one per text where the dataset has them.
-        frames: decoded clip ``[T, 3, H, W]`` (uint8 or float) once loaded; ``timestamps`` ``[T]`` seconds.
-        scene_graph: cached HSG, or a path to one, when available.
-        extra: dataset-specific fields kept verbatim (e.g. original record numbers for error messages).
-    """
-
-    id: str
-    video: str | None = None
-    texts: list[str] = field(default_factory=list)
-    label: int | None = None
-    answer: str | None = None
-    options: list[str] | None = None
-    answer_index: int | None = None
-    references: list[str] | None = None
-    spans: list[tuple[float, float]] | None = None
-    frames: Tensor | None = None
-    timestamps: Tensor | None = None
-    scene_graph: HolisticSceneGraph | str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RequiredFile:
-    """A file a task split needs, with what it is and where a user gets it (for planning errors)."""
-
-    path: Path
-    what: str
-    source: str
-
-    def exists(self) -> bool:
-        return self.path.exists()
-
-    def message(self) -> str:
-        return f"missing {self.what}: {self.path} (get it from {self.source})"
-
-
-@dataclass
-class EvalResult:
-    """Metrics of one evaluation plus per-sample scores (keyed by sample id)."""
-
-    metrics: dict[str, float]
-    per_sample: list[dict[str, Any]] = field(default_factory=list)
-    n_samples: int = 0
-    n_failed: int = 0
-    notes: list[str] = field(default_factory=list)  # e.g. "SPICE not computed: needs network"
-
-
 class Task:
-    """Base class of every registered task.
+    """Base class of every registered task: declares every attribute and method the harness uses.
 
-    Subclasses set the class attributes (or receive them from the task YAML via ``__init__``) and
-    implement :meth:`load_split`. Evaluation is shared per task type (``tasks.evaluators``) and can be
-    overridden.
+    Subclasses set the class attributes (or receive them from the task YAML via ``tasks.catalog``) and
+    implement :meth:`load_split`. Evaluation is shared per task type (:mod:`tasks.evaluators`).
 
     Attributes:
         name: registry name (``msrvtt_ret``, ``k400``, ``synth_qa_mc``).
         task_type: :class:`TaskType`.
         dataset: dataset key (``msrvtt``), used for the data root in config.
-        splits: split names available (``train``, ``val``, ``test``).
+        splits: split names available (``train``, ``val``, ``test``); ``eval_split`` the reported one.
         protocol: :class:`VideoProtocol`.
         metrics: metric names the evaluator reports, the first being the headline metric.
         version: bump when loading or scoring changes; enters the run identity.
+        num_classes: number of classes / answers when fixed by the task (0 = unknown, taken from the data).
+        eval_options: default scoring options (``on_failed``, ``tie_rule``, ...), overridden by ``options``.
     """
 
     name: str = ""
@@ -178,6 +70,8 @@ class Task:
     metrics: tuple[str, ...] = ()
     version: str = "1"
     description: str = ""
+    num_classes: int = 0
+    eval_options: Mapping[str, Any] = {}
 
     def __init__(self, root: str | Path | None = None, strict: bool = True, **options: Any) -> None:
         self.root = Path(root) if root is not None else None
@@ -185,6 +79,11 @@ class Task:
         self.options = dict(options)
 
     # -- data ------------------------------------------------------------------------------------
+    @property
+    def data_root(self) -> Path | None:
+        """Where the task's files are (None for tasks that need no files)."""
+        return self.root
+
     def required_files(self, split: str) -> list[RequiredFile]:
         """Annotation files the split needs (checked at planning time, before any compute)."""
         return []
@@ -194,20 +93,43 @@ class Task:
 
     def load_split(self, split: str) -> list[Sample]:
         """All samples of ``split`` (annotation only; frames are decoded later by the data loader)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"task {self.name!r} does not implement load_split")
 
     def samples(self, split: str, limit: int | None = None) -> list[Sample]:
+        """The samples of ``split``, the first ``limit`` only when given (``limit >= 0``)."""
         if split not in self.splits:
             raise ValueError(f"task {self.name!r} has no split {split!r} (splits: {', '.join(self.splits)})")
+        if limit is not None and limit < 0:
+            raise ValueError(f"task {self.name!r}: limit must be >= 0, got {limit}")
         out = self.load_split(split)
         return out[:limit] if limit is not None else out
 
-    # -- scoring ---------------------------------------------------------------------------------
-    def evaluate(self, predictions: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> EvalResult:
-        """Score per-sample predictions (format per task type, see ``tasks.evaluators``)."""
-        from tasks.evaluators import evaluate_task  # local import: evaluators import metrics libraries
+    def report(self, split: str) -> SplitReport | None:
+        """Counts and problems found while loading ``split`` (None for tasks that do not keep one)."""
+        return None
 
-        return evaluate_task(self, predictions, samples)
+    # -- vocabularies ----------------------------------------------------------------------------
+    @property
+    def class_names(self) -> list[str] | None:
+        """Class names in label-index order (action recognition), None when the task has none or they are
+        unavailable (e.g. the class file is absent)."""
+        return None
+
+    @property
+    def answer_vocab(self) -> list[str] | None:
+        """Answers in label-index order (open-ended QA with a fixed vocabulary), None when there is none."""
+        return None
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def eval_settings(self) -> EvalSettings:
+        """Name, type, scoring options (``eval_options`` overlaid by ``options``) and class count for scoring."""
+        return EvalSettings(task=self.name, task_type=TaskType(self.task_type),
+                            options={**dict(self.eval_options or {}), **self.options},
+                            num_classes=int(self.num_classes or 0))
+
+    def evaluate(self, predictions: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> EvalResult:
+        """Score per-sample predictions (format per task type, see :mod:`tasks.evaluators`)."""
+        return evaluate_task(self.eval_settings(), predictions, samples)
 
     # -- identity --------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -216,6 +138,7 @@ class Task:
                 "protocol": asdict(self.protocol), "options": _jsonable(self.options)}
 
     def fingerprint(self) -> str:
+        """12 hex digits of the SHA-256 of :meth:`identity`."""
         blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

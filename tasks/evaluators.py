@@ -1,4 +1,4 @@
-"""One evaluator per task type: per-sample predictions -> :class:`~tasks.base.EvalResult`.
+"""One evaluator per task type: per-sample predictions -> :class:`~tasks.types.EvalResult` (contract C2).
 
 Prediction formats (``docs/tasks.md``, fixed in the cross-area conventions):
 
@@ -19,6 +19,12 @@ that skip missing videos; for retrieval the failed videos also leave the gallery
 samples count as incorrect / worst rank, so the denominator stays the full split). Malformed predictions
 (unknown id, duplicates, wrong score length, NaN) raise :class:`PredictionError` naming the record.
 Ties: ``tie_rule`` option, default ``pessimistic`` (see :mod:`tasks.metrics.retrieval`).
+
+Every evaluator also returns one record per scored unit in ``EvalResult.per_sample`` (``{"id", ["text_index",]
+"target", "prediction", "error", <metric>: value}``; see :class:`~tasks.types.EvalResult`): the per-sample values
+the aggregate metrics are computed from, on the aggregate's scale, so that ``harness`` can write them to
+``samples.jsonl``. The evaluators take :class:`~tasks.types.EvalSettings` (``Task.eval_settings()``), not the task,
+so this module depends on ``tasks.types`` only and ``tasks.base`` can import it.
 """
 
 from __future__ import annotations
@@ -30,33 +36,28 @@ from typing import Any
 
 import numpy as np
 
-from tasks.base import EvalResult, Sample, Task, TaskType
+from tasks.metrics.captioning import CAPTION_METRICS, SPICE_NOTE, caption_scores
 from tasks.metrics.classification import class_ranks, exact_match, normalize_answer
 from tasks.metrics.retrieval import rank_metrics, ranks_from_scores, retrieval_metrics
+from tasks.types import EvalResult, EvalSettings, Sample, TaskType
 
 
 class PredictionError(ValueError):
     """A predictions record is malformed or does not match the samples."""
 
 
-def _option(task: Task, key: str, default: Any) -> Any:
-    if key in task.options:
-        return task.options[key]
-    return dict(getattr(task, "eval_options", {}) or {}).get(key, default)
+def _where(task: EvalSettings, i: int, pred: dict[str, Any]) -> str:
+    return f"{task.task}: prediction #{i} (id={pred.get('id')!r})"
 
 
-def _where(task: Task, i: int, pred: dict[str, Any]) -> str:
-    return f"{task.name}: prediction #{i} (id={pred.get('id')!r})"
-
-
-def _index(task: Task, predictions: Sequence[dict[str, Any]], samples: Sequence[Sample], key: Callable,
+def _index(task: EvalSettings, predictions: Sequence[dict[str, Any]], samples: Sequence[Sample], key: Callable,
            valid_keys: set) -> tuple[dict[Any, dict[str, Any]], dict[Any, str]]:
     """Predictions by key and failures by key (explicit errors and missing predictions)."""
     preds: dict[Any, dict[str, Any]] = {}
     failed: dict[Any, str] = {}
     for i, p in enumerate(predictions):
         if not isinstance(p, dict) or "id" not in p:
-            raise PredictionError(f"{task.name}: prediction #{i} must be a dict with an 'id', got {p!r:.80}")
+            raise PredictionError(f"{task.task}: prediction #{i} must be a dict with an 'id', got {p!r:.80}")
         k = key(p)
         if k not in valid_keys:
             raise PredictionError(f"{_where(task, i, p)}: no such sample/text in the evaluated split")
@@ -72,7 +73,7 @@ def _index(task: Task, predictions: Sequence[dict[str, Any]], samples: Sequence[
     return preds, failed
 
 
-def _scores(task: Task, i: int, p: dict[str, Any], n: int | None) -> np.ndarray:
+def _scores(task: EvalSettings, i: int, p: dict[str, Any], n: int | None) -> np.ndarray:
     s = p.get("scores")
     if s is None:
         raise PredictionError(f"{_where(task, i, p)}: missing 'scores'")
@@ -84,29 +85,58 @@ def _scores(task: Task, i: int, p: dict[str, Any], n: int | None) -> np.ndarray:
     return arr
 
 
+def _plain(x: Any) -> Any:
+    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    return x
+
+
+def _record(sid: str, target: Any, prediction: Any, error: str | None, values: dict[str, Any],
+            **extra: Any) -> dict[str, Any]:
+    """One C2 record: ``{"id", **extra, "target", "prediction", "error", **values}``."""
+    return {"id": sid, **extra, "target": target, "prediction": prediction, "error": error, **values}
+
+
+def _hit(ok: bool | None) -> float | None:
+    """A per-sample hit on the percent scale of the aggregates (100.0 / 0.0), None when not scored."""
+    return None if ok is None else (100.0 if ok else 0.0)
+
+
 def _finish(metrics: dict[str, float], per: list[dict[str, Any]], samples: Sequence[Sample],
-            failed: dict[Any, str], policy: str, notes: list[str]) -> EvalResult:
+            failed: dict[Any, str], policy: str, notes: list[str], sample_metrics: Sequence[str]) -> EvalResult:
     n_failed_ids = len({k[0] if isinstance(k, tuple) else k for k in failed})
     if failed:
         n_missing = sum(1 for r in failed.values() if r == "no prediction")
         notes.append(f"{n_failed_ids} sample(s) failed ({n_missing} without prediction); on_failed={policy}")
-    return EvalResult(metrics=metrics, per_sample=per, n_samples=len(samples), n_failed=n_failed_ids, notes=notes)
+    present = tuple(k for k in sample_metrics if any(k in r for r in per))
+    return EvalResult(metrics=metrics, per_sample=[_plain(r) for r in per], n_samples=len(samples),
+                      n_failed=n_failed_ids, notes=notes, sample_metrics=present)
 
 
-def _policy(task: Task) -> str:
-    p = _option(task, "on_failed", "exclude")
+def _policy(task: EvalSettings) -> str:
+    p = task.option("on_failed", "exclude")
     if p not in ("exclude", "wrong"):
-        raise ValueError(f"{task.name}: on_failed must be 'exclude' or 'wrong', got {p!r}")
+        raise ValueError(f"{task.task}: on_failed must be 'exclude' or 'wrong', got {p!r}")
     return p
 
 
 # ------------------------------------------------------------------------------------------------ types
-def evaluate_classification(task: Task, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
-    """Action recognition: top-1 / top-5 / mean class accuracy (percent)."""
-    policy, tie = _policy(task), _option(task, "tie_rule", "pessimistic")
+def evaluate_classification(task: EvalSettings, predictions: Sequence[dict], samples: Sequence[Sample]
+                            ) -> EvalResult:
+    """Action recognition: top-1 / top-5 / mean class accuracy (percent); per sample top1, top5, rank."""
+    policy, tie = _policy(task), task.option("tie_rule", "pessimistic")
     ids = [s.id for s in samples]
     preds, failed = _index(task, predictions, samples, lambda p: p["id"], set(ids))
-    n_cls = getattr(task, "num_classes", None) or None
+    n_cls = task.num_classes or None
     labels, kept = [], []
     by_id: dict[str, np.ndarray] = {}
     for i, p in enumerate(predictions):
@@ -115,10 +145,10 @@ def evaluate_classification(task: Task, predictions: Sequence[dict], samples: Se
             n_cls = n_cls or by_id[p["id"]].shape[0]  # the first prediction fixes C when the task does not
     for s in samples:
         if s.label is None:
-            raise PredictionError(f"{task.name}: sample {s.id!r} has no label; this split cannot be scored")
+            raise PredictionError(f"{task.task}: sample {s.id!r} has no label; this split cannot be scored")
         if s.id in by_id:
             if not 0 <= s.label < by_id[s.id].shape[0]:
-                raise PredictionError(f"{task.name}: sample {s.id!r} label {s.label} outside the {n_cls} scores")
+                raise PredictionError(f"{task.task}: sample {s.id!r} label {s.label} outside the {n_cls} scores")
             kept.append(s)
             labels.append(s.label)
     ranks = class_ranks(np.stack([by_id[s.id] for s in kept]), labels, tie) if kept else np.zeros(0)
@@ -134,15 +164,21 @@ def evaluate_classification(task: Task, predictions: Sequence[dict], samples: Se
     if r.size:
         metrics = {"top1": float(100 * np.mean(r <= 1)), "top5": float(100 * np.mean(r <= 5)),
                    "mean_class_acc": float(100 * np.mean([np.mean(r[lab == c] <= 1) for c in np.unique(lab)]))}
-    per = [{"id": s.id, "label": s.label, "rank": rank_of.get(s.id), "top1": rank_of.get(s.id, math.inf) <= 1,
-            "error": failed.get(s.id)} for s in samples]
-    return _finish(metrics, per, samples, failed, policy, [])
+    per = []
+    for s in samples:
+        if s.id in rank_of:
+            rk = rank_of[s.id]
+            per.append(_record(s.id, s.label, int(np.argmax(by_id[s.id])), None,
+                               {"top1": _hit(rk <= 1), "top5": _hit(rk <= 5), "rank": rk}))
+        else:
+            worst = _hit(False) if policy == "wrong" else None
+            per.append(_record(s.id, s.label, None, failed.get(s.id), {"top1": worst, "top5": worst, "rank": None}))
+    return _finish(metrics, per, samples, failed, policy, [], ("top1", "top5", "rank"))
 
 
-def evaluate_captioning(task: Task, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
-    """Captioning: coco-caption metrics x100 over the scored samples (``on_failed='wrong'`` is refused)."""
-    from tasks.metrics.captioning import CAPTION_METRICS, SPICE_NOTE, caption_scores
-
+def evaluate_captioning(task: EvalSettings, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
+    """Captioning: coco-caption metrics x100 over the scored samples (``on_failed='wrong'`` is refused);
+    per sample the sentence-level scores pycocoevalcap returns (the corpus BLEU is not their mean)."""
     policy = _policy(task)
     ids = [s.id for s in samples]
     preds, failed = _index(task, predictions, samples, lambda p: p["id"], set(ids))
@@ -157,26 +193,30 @@ def evaluate_captioning(task: Task, predictions: Sequence[dict], samples: Sequen
         if s.id in preds:
             r = s.references if s.references else s.texts
             if not r:
-                raise PredictionError(f"{task.name}: sample {s.id!r} has no reference caption")
+                raise PredictionError(f"{task.task}: sample {s.id!r} has no reference caption")
             refs[s.id], cands[s.id] = list(r), preds[s.id]["caption"]
     metrics: dict[str, float] = {}
     per_scores: dict[str, dict[str, float]] = {}
+    wanted = tuple(task.option("caption_metrics", CAPTION_METRICS))
     if refs:
-        wanted = tuple(_option(task, "caption_metrics", CAPTION_METRICS))
-        metrics, per_scores = caption_scores(refs, cands, wanted, tokenize=_option(task, "ptb_tokenize", True))
-    per = [{"id": s.id, "caption": preds[s.id]["caption"] if s.id in preds else None, **per_scores.get(s.id, {}),
-            "error": failed.get(s.id)} for s in samples]
-    return _finish(metrics, per, samples, failed, "exclude", notes)
+        metrics, per_scores = caption_scores(refs, cands, wanted, tokenize=task.option("ptb_tokenize", True))
+    keys = tuple(dict.fromkeys(k for v in per_scores.values() for k in v))
+    per = [_record(s.id, list(s.references or s.texts), cands.get(s.id), failed.get(s.id),
+                   {k: per_scores.get(s.id, {}).get(k) for k in keys}) for s in samples]
+    return _finish(metrics, per, samples, failed, "exclude", notes, keys)
 
 
-def evaluate_retrieval(task: Task, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
-    """Text-video (and paragraph) retrieval in the CLIP4Clip convention; gallery = ``samples`` in order."""
-    policy, tie = _policy(task), _option(task, "tie_rule", "pessimistic")
-    v2t_mode = _option(task, "v2t", "best_text")
+def evaluate_retrieval(task: EvalSettings, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
+    """Text-video (and paragraph) retrieval in the CLIP4Clip convention; gallery = ``samples`` in order.
+
+    Per query ``(id, text_index)``: target = the gold video id, prediction = the top-1 video id, ``R@k`` (100 / 0)
+    and ``rank``; ``v2t_R@k`` and ``v2t_rank`` once per video, on its ``text_index`` 0 record."""
+    policy, tie = _policy(task), task.option("tie_rule", "pessimistic")
+    v2t_mode = task.option("v2t", "best_text")
     keys = {(s.id, k) for s in samples for k in range(len(s.texts))}
     empty = [s.id for s in samples if not s.texts]
     if empty:
-        raise PredictionError(f"{task.name}: gallery sample(s) without text: {empty[:3]}")
+        raise PredictionError(f"{task.task}: gallery sample(s) without text: {empty[:3]}")
     pos = {s.id: j for j, s in enumerate(samples)}
 
     def key(p: dict) -> tuple:
@@ -202,31 +242,44 @@ def evaluate_retrieval(task: Task, predictions: Sequence[dict], samples: Sequenc
             text_video.append(col[pos[k[0]]])
             qkeys.append(k)
     metrics: dict[str, float] = {}
-    per: list[dict[str, Any]] = []
+    ks = tuple(task.option("recall_at", (1, 5, 10)))
+    scored: dict[tuple, dict[str, Any]] = {}
+    v2t_of: dict[str, dict[str, Any]] = {}
     if rows:
         sim = np.stack(rows)
         covered = set(text_video)
-        ks = tuple(_option(task, "recall_at", (1, 5, 10)))
         if len(covered) == len(keep):
             metrics, t2v, v2t = retrieval_metrics(sim, text_video, ks, tie, v2t_mode)
         else:  # some videos lost every query: v2t undefined for them, report t2v only
             t2v = ranks_from_scores(sim, text_video, tie)
             metrics, v2t = rank_metrics(t2v, ks, ""), None
-        for (sid, ti), r in zip(qkeys, t2v):
-            per.append({"id": sid, "text_index": ti, "t2v_rank": float(r), "error": failed.get((sid, ti))})
+        for (sid, ti), r, row in zip(qkeys, t2v, sim):
+            top = samples[keep[int(np.argmax(row))]].id if (sid, ti) in preds else None
+            scored[(sid, ti)] = {"prediction": top, **{f"R@{k}": _hit(r <= k) for k in ks}, "rank": float(r)}
         if v2t is not None:
             for j, r in zip(keep, v2t):
-                per.append({"id": samples[j].id, "v2t_rank": float(r)})
-    for k, reason in failed.items():
-        if policy == "exclude":
-            per.append({"id": k[0], "text_index": k[1], "t2v_rank": None, "error": reason})
+                v2t_of[samples[j].id] = {**{f"v2t_R@{k}": _hit(r <= k) for k in ks}, "v2t_rank": float(r)}
+    per: list[dict[str, Any]] = []
+    empty_values = {**{f"R@{k}": None for k in ks}, "rank": None}
+    for s in samples:
+        for ti in range(len(s.texts)):
+            got = dict(scored.get((s.id, ti), {"prediction": None, **empty_values}))
+            pred = got.pop("prediction")
+            if ti == 0 and s.id in v2t_of:
+                got.update(v2t_of[s.id])
+            err = failed.get((s.id, ti))
+            if err is None and pred is None and s.id in failed_videos:
+                err = "video left the gallery: another text of it failed (on_failed=exclude)"
+            per.append(_record(s.id, s.id, pred, err, got, text_index=ti))
     notes = [f"ties: {tie}; v2t: {v2t_mode}; gallery {len(keep)} of {n} videos"]
-    return _finish(metrics, per, samples, failed, policy, notes)
+    names = (*(f"R@{k}" for k in ks), "rank", *(f"v2t_R@{k}" for k in ks), "v2t_rank")
+    return _finish(metrics, per, samples, failed, policy, notes, names)
 
 
-def evaluate_multiple_choice(task: Task, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
+def evaluate_multiple_choice(task: EvalSettings, predictions: Sequence[dict], samples: Sequence[Sample]
+                             ) -> EvalResult:
     """Multiple-choice / long-form / entailment QA: argmax of the K option scores (pessimistic ties)."""
-    policy, tie = _policy(task), _option(task, "tie_rule", "pessimistic")
+    policy, tie = _policy(task), task.option("tie_rule", "pessimistic")
     by = {s.id: s for s in samples}
     preds, failed = _index(task, predictions, samples, lambda p: p["id"], set(by))
     correct: dict[str, bool] = {}
@@ -236,7 +289,7 @@ def evaluate_multiple_choice(task: Task, predictions: Sequence[dict], samples: S
             continue
         s = by[p["id"]]
         if s.answer_index is None:
-            raise PredictionError(f"{task.name}: sample {s.id!r} has no answer_index; this split cannot be scored")
+            raise PredictionError(f"{task.task}: sample {s.id!r} has no answer_index; this split cannot be scored")
         arr = _scores(task, i, p, len(s.options) if s.options else None)
         if not 0 <= s.answer_index < arr.shape[0]:
             raise PredictionError(f"{_where(task, i, p)}: answer_index {s.answer_index} outside {arr.shape[0]} scores")
@@ -244,15 +297,19 @@ def evaluate_multiple_choice(task: Task, predictions: Sequence[dict], samples: S
         chosen[s.id] = int(np.argmax(arr))
     vals = list(correct.values()) + ([False] * len(failed) if policy == "wrong" else [])
     metrics = {"accuracy": float(100 * np.mean(vals))} if vals else {}
-    per = [{"id": s.id, "pred_index": chosen.get(s.id), "answer_index": s.answer_index,
-            "correct": correct.get(s.id), "error": failed.get(s.id)} for s in samples]
-    return _finish(metrics, per, samples, failed, policy, [])
+    per = [_record(s.id, s.answer_index, chosen.get(s.id), failed.get(s.id),
+                   {"accuracy": _hit(correct[s.id]) if s.id in correct else
+                    (_hit(False) if policy == "wrong" else None)}) for s in samples]
+    return _finish(metrics, per, samples, failed, policy, [], ("accuracy",))
 
 
-def evaluate_open_ended(task: Task, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
-    """Open-ended QA / fill-in-the-blank: normalised exact match with ``Sample.answer`` (percent)."""
+def evaluate_open_ended(task: EvalSettings, predictions: Sequence[dict], samples: Sequence[Sample]) -> EvalResult:
+    """Open-ended QA / fill-in-the-blank: normalised exact match with ``Sample.answer`` (percent).
+
+    Reference answers outside the task's answer vocabulary (``extra["in_vocab"] is False``) stay in the
+    denominator, as in the benchmarks' accuracy; their number is reported in the notes."""
     policy = _policy(task)
-    drop_articles = bool(_option(task, "drop_articles", False))
+    drop_articles = bool(task.option("drop_articles", False))
     by = {s.id: s for s in samples}
     preds, failed = _index(task, predictions, samples, lambda p: p["id"], set(by))
     correct: dict[str, bool] = {}
@@ -263,7 +320,7 @@ def evaluate_open_ended(task: Task, predictions: Sequence[dict], samples: Sequen
             raise PredictionError(f"{_where(task, i, p)}: 'answer' must be a string")
         s = by[p["id"]]
         if s.answer is None:
-            raise PredictionError(f"{task.name}: sample {s.id!r} has no reference answer")
+            raise PredictionError(f"{task.task}: sample {s.id!r} has no reference answer")
         correct[s.id] = exact_match(p["answer"], s.answer, drop_articles)
     scored = [s for s in samples if s.id in correct or (policy == "wrong" and s.id in failed)]
     metrics: dict[str, float] = {}
@@ -280,13 +337,15 @@ def evaluate_open_ended(task: Task, predictions: Sequence[dict], samples: Sequen
     if oov:
         notes.append(f"{len(oov)} of {len(scored)} reference answers are outside the answer vocabulary "
                      "(counted, as in the benchmark's accuracy)")
-    per = [{"id": s.id, "answer": preds[s.id]["answer"] if s.id in preds else None,
-            "reference": normalize_answer(s.answer or ""), "correct": correct.get(s.id),
-            "error": failed.get(s.id)} for s in samples]
-    return _finish(metrics, per, samples, failed, policy, notes)
+    scored_ids = {s.id for s in scored}
+    per = [_record(s.id, s.answer, preds[s.id]["answer"] if s.id in preds else None, failed.get(s.id),
+                   {"accuracy": _hit(correct.get(s.id, False)) if s.id in scored_ids else None},
+                   answer_type=s.extra.get("answer_type"), in_vocab=s.extra.get("in_vocab"),
+                   normalized_target=normalize_answer(s.answer or "", drop_articles)) for s in samples]
+    return _finish(metrics, per, samples, failed, policy, notes, ("accuracy",))
 
 
-EVALUATORS: dict[TaskType, Callable[[Task, Sequence[dict], Sequence[Sample]], EvalResult]] = {
+EVALUATORS: dict[TaskType, Callable[[EvalSettings, Sequence[dict], Sequence[Sample]], EvalResult]] = {
     TaskType.ACTION_RECOGNITION: evaluate_classification,
     TaskType.CAPTIONING: evaluate_captioning,
     TaskType.RETRIEVAL: evaluate_retrieval,
@@ -297,10 +356,13 @@ EVALUATORS: dict[TaskType, Callable[[Task, Sequence[dict], Sequence[Sample]], Ev
 }
 
 
-def evaluate_task(task: Task, predictions: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> EvalResult:
-    """Score ``predictions`` (one dict per sample, or per (sample, text) for retrieval) against ``samples``."""
+def evaluate_task(task: EvalSettings, predictions: Sequence[dict[str, Any]], samples: Sequence[Sample]
+                  ) -> EvalResult:
+    """Score ``predictions`` (one dict per sample, or per (sample, text) for retrieval) against ``samples``.
+
+    ``task`` is :meth:`tasks.base.Task.eval_settings` (``Task.evaluate`` passes it)."""
     try:
         fn = EVALUATORS[TaskType(task.task_type)]
     except (KeyError, ValueError) as err:
-        raise ValueError(f"{task.name}: no evaluator for task type {task.task_type!r}") from err
+        raise ValueError(f"{task.task}: no evaluator for task type {task.task_type!r}") from err
     return fn(task, list(predictions), list(samples))

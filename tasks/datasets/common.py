@@ -19,11 +19,11 @@ import json
 import os
 import pickle
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tasks.base import RequiredFile, Sample, Task
+from tasks.base import RequiredFile, Sample, SplitReport, Task
 
 DATA_ROOT_ENV = "FINSTA_DATA_ROOT"
 _VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".gif")
@@ -35,25 +35,6 @@ class AnnotationError(ValueError):
 
 class MissingDataError(FileNotFoundError):
     """An annotation file the split needs is absent (message: what, path, where to get it)."""
-
-
-@dataclass
-class SplitReport:
-    """What loading one split found: counts and problems (``harness data check`` prints it)."""
-
-    split: str
-    n_samples: int = 0
-    n_videos: int = 0
-    n_texts: int = 0
-    n_classes: int | None = None  # classes (action recognition) or answer vocabulary size (open-ended QA)
-    n_skipped: int = 0
-    problems: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)  # dataset-specific (answer types, ...)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "samples": self.n_samples, "videos": self.n_videos, "texts": self.n_texts,
-                "classes_or_answers": self.n_classes, "skipped": self.n_skipped, "problems": list(self.problems),
-                **({"counts": dict(self.counts)} if self.counts else {})}
 
 
 class Problems:
