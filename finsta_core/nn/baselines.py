@@ -15,9 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from finsta_core.graphs.scatter import scatter_mean, scatter_sum, segment_softmax
 from finsta_core.nn.blocks import FFN, make_norm
-from finsta_core.nn.graph import SELF_EDGE, LayerGraph
+from finsta_core.nn.graph import LayerGraph
 
 
 class GATLayer(nn.Module):
@@ -34,12 +33,12 @@ class GATLayer(nn.Module):
     def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         n = h.shape[0]
-        x = self.w(h).view(n, self.h, self.dk)
-        src, dst = g.edge_index
-        logit = nn.functional.leaky_relu((x * self.a_dst).sum(-1).index_select(0, dst)
-                                         + (x * self.a_src).sum(-1).index_select(0, src), 0.2)
-        a = segment_softmax(logit, dst, n)
-        out = nn.functional.elu(scatter_sum(x.index_select(0, src) * a.unsqueeze(-1), dst, n).reshape(n, self.d))
+        edges = g.edges
+        x = self.w(h).view(n, self.h, self.dk)  # W h  [N, H, dk]
+        logit = nn.functional.leaky_relu(edges.targets((x * self.a_dst).sum(-1))  # ref [39]: a_dst·W h_i
+                                         + edges.sources((x * self.a_src).sum(-1)), 0.2)  # + a_src·W h_j
+        agg, _ = edges.attend(logit, x)  # sum_j softmax_j(logit) W h_j  (ref [39])
+        out = nn.functional.elu(agg.reshape(n, self.d))  # ELU(concat_k ...)  (ref [39])
         h1 = self.norm1(h + self.drop(out))
         return self.norm2(h1 + self.drop(self.ffn(h1))), e, {}
 
@@ -54,12 +53,10 @@ class RGNNLayer(nn.Module):
 
     def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        n = h.shape[0]
-        src, dst = g.edge_index
-        ef = e
-        if g.num_stream < g.num_edges:
-            ef = torch.cat([e, e_aux.index_select(0, g.edge_type[g.num_stream:] - SELF_EDGE)], 0)
-        m = scatter_mean(self.msg(torch.cat([h.index_select(0, dst), h.index_select(0, src), ef], -1)), dst, n)
+        edges = g.edges
+        ef = g.edge_rows(e, e_aux)
+        # spatial message m_i = mean_j MLP([h_i, h_j, e_ij]) over the in-edges (ref [81])
+        m = edges.aggregate(self.msg(torch.cat([edges.targets(h), edges.sources(h), ef], -1)), "mean")
         m = self.drop(m)
         out = self.gru(m, h)  # track starts (and untracked nodes): hidden = own state
         prev = g.prev.clamp_min(0)

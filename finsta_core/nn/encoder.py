@@ -22,19 +22,16 @@ class GraphEncoder(nn.Module):
     def __init__(self, cfg: FinstaConfig, kind: str, layers: int, stgd: bool = False) -> None:
         super().__init__()
         self.kind = kind
-        c = cfg
 
         def make() -> nn.Module:
             if kind in ("gtrm", "rgtrm"):
-                return GTrmLayer(c.d_model, c.heads, c.ffn_mult, c.dropout, c.norm, c.softmax,
-                                 recurrent=kind == "rgtrm", stgd=stgd and kind == "rgtrm", gate=c.gate,
-                                 recurrence=c.recurrence, gate_bias_init=c.gate_bias_init,
-                                 stgd_attention=c.stgd_attention, sigma_range=c.stgd_sigma_range, eps=c.stgd_eps)
+                recurrent = kind == "rgtrm"
+                return GTrmLayer.from_config(cfg, recurrent=recurrent, stgd=stgd and recurrent)
             if kind == "gat":
-                return GATLayer(c.d_model, c.heads, c.ffn_mult, c.dropout, c.norm)
+                return GATLayer(cfg.d_model, cfg.heads, cfg.ffn_mult, cfg.dropout, cfg.norm)
             if kind == "rgnn":
-                return RGNNLayer(c.d_model, c.heads, c.ffn_mult, c.dropout, c.norm)
-            raise ValueError(f"unknown encoder kind {kind!r}")
+                return RGNNLayer(cfg.d_model, cfg.heads, cfg.ffn_mult, cfg.dropout, cfg.norm)
+            raise ValueError(f"unknown encoder kind {kind!r}; choose gtrm, rgtrm, gat or rgnn")
 
         self.layers = nn.ModuleList([make() for _ in range(layers)])
 

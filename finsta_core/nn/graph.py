@@ -19,6 +19,7 @@ from finsta_core.config import FinstaConfig
 from finsta_core.graphs.batch import GraphBatch, chain_root_depth
 from finsta_core.graphs.scatter import group_pairs
 from finsta_core.graphs.types import NUM_EDGE_TYPES, EdgeType, NodeType
+from finsta_core.nn.attend import EdgeList
 
 SELF_EDGE = 2 * NUM_EDGE_TYPES
 READ_EDGE = 2 * NUM_EDGE_TYPES + 1
@@ -65,6 +66,20 @@ class LayerGraph:
     @property
     def num_edges(self) -> int:
         return self.edge_index.shape[1]
+
+    @property
+    def edges(self) -> EdgeList:
+        """The attention edges as an :class:`EdgeList` (what the layers gather and scatter over)."""
+        return EdgeList.of(self.edge_index, self.num_nodes)
+
+    def edge_rows(self, stream: Tensor, static: Tensor | None) -> Tensor:
+        """One row per edge ``[E, *]``: the evolving stream rows ``[E_stream, *]``, then for each static self /
+        readout edge the row of its type in ``static [2, *]`` (``SELF_EDGE``, ``READ_EDGE`` order)."""
+        if self.num_stream == self.num_edges:
+            return stream
+        if static is None:
+            raise ValueError("this graph has static self / readout edges: pass e_aux (their type embeddings)")
+        return torch.cat([stream, static.index_select(0, self.edge_type[self.num_stream:] - SELF_EDGE)], 0)
 
 
 def relation_ends(node_type: Tensor, edge_index: Tensor, edge_type: Tensor, n: int) -> tuple[Tensor, Tensor]:

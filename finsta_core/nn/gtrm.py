@@ -17,32 +17,37 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
-from finsta_core.graphs.scatter import scatter_sum, segment_softmax
+from finsta_core.config import FinstaConfig
+from finsta_core.nn.attend import EdgeList
 from finsta_core.nn.blocks import FFN, make_norm
-from finsta_core.nn.graph import SELF_EDGE, LayerGraph
+from finsta_core.nn.graph import LayerGraph
 from finsta_core.nn.recurrent import QueryGate
 from finsta_core.nn.stgd import STGDBranch
 
 
-def edge_attention(q: Tensor, k: Tensor, v: Tensor, ee: Tensor, edge_index: Tensor, n: int,
+def edge_attention(q: Tensor, k: Tensor, v: Tensor, ee: Tensor, edges: EdgeList,
                    clamp: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-    """Ref [22] attention on an edge list.
+    r"""Ref [22] attention on an edge list: the GTrm writes only its score, :meth:`EdgeList.attend` does the rest.
+
+    .. math::
+
+        s_{ij} = \frac{Q_i \odot K_j}{\sqrt{d_k}} \odot E e_{ij}, \quad
+        w_{ij} = \operatorname{softmax}_j \textstyle\sum_{d_k} s_{ij}, \quad
+        \operatorname{agg}_i = \sum_j w_{ij} V_j
 
     Args:
-        q, k, v: ``[N, H, d_k]``; ee: ``[E, H, d_k]`` projected edge states; edge_index: ``[2, E]``.
+        q, k, v: ``[N, H, d_k]`` (``q`` is ``Q̂`` in the R-GTrm); ee: ``[E, H, d_k]`` projected edge states.
+        edges: the ``E`` edges ``j -> i``. clamp: ``clamp(-5, 5)`` the logit (ref [22]'s ``softmax="clamp5"``).
     Returns:
         node aggregate ``[N, H, d_k]``, per-dimension scores ``s [E, H, d_k]``, weights ``w [E, H]``.
     """
-    src, dst = edge_index[0], edge_index[1]
-    s = q.index_select(0, dst) * k.index_select(0, src) * (ee / math.sqrt(q.shape[-1]))
-    logit = s.sum(-1)
+    s = edges.targets(q) * edges.sources(k) * (ee / math.sqrt(q.shape[-1]))  # s_ij (Eqs 14, 22; ref [22])
+    logit = s.sum(-1)  # a_ij = sum_dk s_ij  (Eqs 14, 22)
     if clamp:
-        logit = logit.clamp(-5.0, 5.0)
-    w = segment_softmax(logit, dst, n)
-    agg = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
+        logit = logit.clamp(-5.0, 5.0)  # ref [22] clamp before exp (Eq 14 variant)
+    agg, w = edges.attend(logit, v)  # w_ij = softmax_j a_ij; sum_j w_ij V_j  (Eqs 11, 14 / 19, 22)
     return agg, s, w
 
 
@@ -80,29 +85,32 @@ class GTrmLayer(nn.Module):
                               bias_init=gate_bias_init) if recurrent else None
         self.stgd = STGDBranch(d, heads, ffn_mult, dropout, norm, stgd_attention, sigma_range, eps) if stgd else None
 
+    @classmethod
+    def from_config(cls, cfg: FinstaConfig, recurrent: bool = False, stgd: bool = False) -> GTrmLayer:
+        """A GTrm (``recurrent=False``), R-GTrm or STGD-GTrm layer with every switch read from ``cfg``."""
+        return cls(cfg.d_model, cfg.heads, cfg.ffn_mult, cfg.dropout, cfg.norm, cfg.softmax, recurrent=recurrent,
+                   stgd=stgd, gate=cfg.gate, recurrence=cfg.recurrence, gate_bias_init=cfg.gate_bias_init,
+                   stgd_attention=cfg.stgd_attention, sigma_range=cfg.stgd_sigma_range, eps=cfg.stgd_eps)
+
     def forward(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``h [N, d]``, ``e [E_stream, d]`` (``e_aux [2, d]``: self / read edge-type embeddings for the static
         edges after ``g.num_stream``) -> updated ``h``, ``e`` and detached diagnostics."""
         n, shape = h.shape[0], (-1, self.h, self.dk)
-        q, k, v = self.qkv(h).view(n, 3, self.h, self.dk).unbind(1)
+        q, k, v = self.qkv(h).view(n, 3, self.h, self.dk).unbind(1)  # Q_i, K_j, V_j = W h  (Eq 15)
         diag: dict[str, Tensor] = {}
         if self.gate is not None:
             z = zmask = None
             if self.stgd is not None:
-                z, zmask, sd = self.stgd(q, k, v, g)
+                z, zmask, sd = self.stgd(q, k, v, g)  # Z (Eqs 30-33)
                 diag.update(sd)
-            q, gd = self.gate(q, k, g, z, zmask)
+            q, gd = self.gate(q, k, g, z, zmask)  # Q̂ (Eqs 23-24, 34-36)
             diag.update(gd)
-        ee = self.e_proj(e)
+        ee = g.edge_rows(self.e_proj(e), None if e_aux is None else self.e_proj(e_aux))  # E e_ij (Eqs 14, 22)
+        agg, s, _ = edge_attention(q, k, v, ee.view(shape), g.edges, self.clamp)
+        h1 = self.norm_h1(h + self.drop(self.o_h(agg.reshape(n, self.d))))  # Eqs 11-12 / 19-20 (O_h concat_k)
+        h_out = self.norm_h2(h1 + self.drop(self.ffn_h(h1)))  # Eq 13 / 21
         ns = g.num_stream
-        if ns < g.num_edges:
-            if e_aux is None:
-                raise ValueError("this graph has static self / readout edges: pass e_aux (their type embeddings)")
-            ee = torch.cat([ee, self.e_proj(e_aux).index_select(0, g.edge_type[ns:] - SELF_EDGE)], 0)
-        agg, s, _ = edge_attention(q, k, v, ee.view(shape), g.edge_index, n, self.clamp)
-        h1 = self.norm_h1(h + self.drop(self.o_h(agg.reshape(n, self.d))))
-        h_out = self.norm_h2(h1 + self.drop(self.ffn_h(h1)))
-        e1 = self.norm_e1(e + self.drop(self.o_e(s[:ns].reshape(-1, self.d))))
-        e_out = self.norm_e2(e1 + self.drop(self.ffn_e(e1)))
+        e1 = self.norm_e1(e + self.drop(self.o_e(s[:ns].reshape(-1, self.d))))  # Eqs 16-17 / 25-26 (s, not w)
+        e_out = self.norm_e2(e1 + self.drop(self.ffn_e(e1)))  # Eq 18 / 27 (residual to e', ref [22])
         return h_out, e_out, diag

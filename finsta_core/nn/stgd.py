@@ -19,7 +19,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from finsta_core.graphs.scatter import scatter_mean, scatter_sum, segment_softmax
+from finsta_core.graphs.scatter import scatter_mean
+from finsta_core.nn.attend import EdgeList
 from finsta_core.nn.blocks import FFN, make_norm
 from finsta_core.nn.graph import LayerGraph
 
@@ -31,8 +32,8 @@ def motion_kernel(disp: Tensor, pairs: Tensor, nodes: Tensor, sigma: Tensor, eps
         disp: ``[N]`` squared displacement. pairs: ``[2, P]`` neighbour j -> object i. sigma: ``[H]``.
     """
     n = disp.numel()
-    m = scatter_mean(disp.index_select(0, pairs[0]), pairs[1], n)
-    logk = -disp.unsqueeze(1) / (sigma.unsqueeze(0) * (m.unsqueeze(1) + eps))
+    m = scatter_mean(disp.index_select(0, pairs[0]), pairs[1], n)  # m_i = mean_{j in N_i} D_j  (Eq 30)
+    logk = -disp.unsqueeze(1) / (sigma.unsqueeze(0) * (m.unsqueeze(1) + eps))  # log κ_i^k = -D_i/(σ_k(m_i+ε)) (Eq 30)
     mask = torch.zeros(n, 1, dtype=disp.dtype, device=disp.device)
     mask[nodes] = 1.0
     return logk * mask
@@ -54,7 +55,8 @@ class STGDBranch(nn.Module):
 
     @property
     def sigma(self) -> Tensor:
-        return nn.functional.softplus(self.rho)
+        """``σ_k = softplus(ρ_k)`` ``[H]`` (Eq 30's σ^z, one bandwidth per head)."""
+        return nn.functional.softplus(self.rho)  # σ_k (Eq 30)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, g: LayerGraph) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         n = q.shape[0]
@@ -62,17 +64,16 @@ class STGDBranch(nn.Module):
         if g.stgd_nodes.numel() == 0:
             return torch.zeros_like(q), zmask, {}
         zmask[g.stgd_nodes] = True
-        logk = motion_kernel(g.disp, g.stgd_pairs, g.stgd_nodes, self.sigma, self.eps)  # [N, H]
+        logk = motion_kernel(g.disp, g.stgd_pairs, g.stgd_nodes, self.sigma, self.eps)  # log κ [N, H] (Eq 30)
         nodes = g.stgd_nodes
-        src = torch.cat([g.stgd_pairs[0], nodes])
-        dst = torch.cat([g.stgd_pairs[1], nodes])
-        dot = (q.index_select(0, dst) * k.index_select(0, src)).sum(-1) / math.sqrt(self.dk)  # [P, H]
-        lk = logk.index_select(0, src)
-        logit = dot + lk if self.attention == "additive" else dot * lk.exp()
-        w = segment_softmax(logit, dst, n)
-        z = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)  # [N, H, dk]
-        zb = self.o_z(z.index_select(0, nodes).reshape(nodes.numel(), -1))
-        zn = self.norm(self.ffn(zb) + zb)
+        # attention of each kernel object i over N_i ∪ {i}: neighbour pairs j -> i plus one self pair
+        edges = EdgeList(torch.cat([g.stgd_pairs[0], nodes]), torch.cat([g.stgd_pairs[1], nodes]), n)
+        dot = (edges.targets(q) * edges.sources(k)).sum(-1) / math.sqrt(self.dk)  # <Q_i, K_j>/sqrt(d_k) (Eq 31)
+        lk = edges.sources(logk)  # log κ_j [P, H]
+        logit = dot + lk if self.attention == "additive" else dot * lk.exp()  # Eq 31 (κ as prior / as scale)
+        z, _ = edges.attend(logit, v)  # z_i = sum_j softmax_j(logit) V_j  [N, H, dk] (Eq 31)
+        zb = self.o_z(z.index_select(0, nodes).reshape(nodes.numel(), -1))  # Z̄ = O_z concat_k z (Eq 32)
+        zn = self.norm(self.ffn(zb) + zb)  # Z = Norm(FFN(Z̄) + Z̄) (Eq 33)
         out = torch.zeros(n, self.h * self.dk, dtype=q.dtype, device=q.device).index_copy(0, nodes, zn)
         with torch.no_grad():
             kappa = logk[nodes].exp()
