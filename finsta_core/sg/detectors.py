@@ -39,12 +39,23 @@ def _load_state(path: str | os.PathLike, what: str) -> dict[str, Tensor]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} checkpoint {path} does not exist; train one or convert published "
                                 "weights to a local state dict (.pt / .pth / .safetensors) first")
-    if os.fspath(path).endswith(".safetensors"):
-        from safetensors.torch import load_file
+    if os.path.isdir(path) or os.path.getsize(path) == 0:
+        raise ValueError(f"{what} checkpoint {path} is {'a directory' if os.path.isdir(path) else 'empty'}; "
+                         "expected a state dict file (.pt / .pth / .safetensors)")
+    try:
+        if os.fspath(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
 
-        return load_file(os.fspath(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("model", state.get("state_dict", state)) if isinstance(state, dict) else state
+            return load_file(os.fspath(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one line naming it
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(f"{what} checkpoint {path} cannot be read as a state dict ({type(err).__name__}: "
+                         f"{msg[:160]})") from None
+    state = state.get("model", state.get("state_dict", state)) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(f"{what} checkpoint {path} is not a state dict of tensors (got {type(state).__name__})")
+    return state
 
 
 class FasterRCNNDetector:
@@ -69,7 +80,14 @@ class FasterRCNNDetector:
                                             min_size=min_size, max_size=max_size, box_score_thresh=score_threshold,
                                             box_detections_per_img=max_detections)
             if checkpoint is not None:
-                missing, unexpected = model.load_state_dict(_load_state(checkpoint, "Faster R-CNN"), strict=False)
+                try:
+                    missing, unexpected = model.load_state_dict(_load_state(checkpoint, "Faster R-CNN"),
+                                                                strict=False)
+                except RuntimeError as err:  # shape mismatch: another class count or architecture
+                    lines = str(err).strip().splitlines() or [""]
+                    raise ValueError(f"Faster R-CNN checkpoint {checkpoint} does not fit a fasterrcnn_resnet50_fpn "
+                                     f"with {len(self.classes)} classes + background ({lines[-1].strip()[:160]})"
+                                     ) from None
                 if missing or unexpected:
                     raise ValueError(f"Faster R-CNN checkpoint {checkpoint} does not match {len(self.classes)} "
                                      f"classes: missing {missing[:3]}, unexpected {unexpected[:3]}")
@@ -114,7 +132,14 @@ class HFDetector:
                                         "with model.save_pretrained(DIR) on a machine that has the weights)")
             from transformers import AutoModelForObjectDetection
 
-            model_or_path = AutoModelForObjectDetection.from_pretrained(os.fspath(model_or_path))
+            if not os.path.isfile(os.path.join(model_or_path, "config.json")):
+                raise FileNotFoundError(f"transformers detector directory {model_or_path} has no config.json (save "
+                                        "one with model.save_pretrained(DIR))")
+            try:
+                model_or_path = AutoModelForObjectDetection.from_pretrained(os.fspath(model_or_path))
+            except (OSError, ValueError, KeyError) as err:
+                raise ValueError(f"transformers detector directory {model_or_path} cannot be loaded "
+                                 f"({type(err).__name__}: {str(err).strip().splitlines()[0][:160]})") from None
         self.model = model_or_path.eval().to(device)
         cfg = self.model.config
         self.classes = list(classes) if classes is not None else [cfg.id2label[i] for i in range(cfg.num_labels)]

@@ -34,6 +34,19 @@ class KeyframeConfig:
     bins: int = 8
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot give keyframes (one line naming the field)."""
+        if not self.sample_fps > 0:
+            raise ValueError(f"keyframes: sample_fps must be > 0, got {self.sample_fps}")
+        if self.min_k < 1 or self.max_k < 1:
+            raise ValueError(f"keyframes: min_k and max_k must be >= 1, got min_k={self.min_k}, max_k={self.max_k}")
+        if self.min_k > self.max_k:
+            raise ValueError(f"keyframes: min_k={self.min_k} is larger than max_k={self.max_k}")
+        if self.max_side < 2:
+            raise ValueError(f"keyframes: max_side must be >= 2, got {self.max_side}")
+        if not 0.0 <= self.max_invalid_share < 1.0:
+            raise ValueError(f"keyframes: max_invalid_share must be in [0, 1), got {self.max_invalid_share}")
+
 
 def decode_frames(path: str | os.PathLike, sample_fps: float = 2.0, max_side: int = 640,
                   max_frames: int = 2000) -> tuple[Tensor, Tensor]:

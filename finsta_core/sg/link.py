@@ -77,11 +77,23 @@ class CLIPScorer:
             if not os.path.isdir(path):
                 raise FileNotFoundError(f"CLIP checkpoint directory {path} does not exist (save one with "
                                         "CLIPModel.save_pretrained and the tokenizer's save_pretrained)")
-            model_or_path = CLIPModel.from_pretrained(os.fspath(path))
+            if not os.path.isfile(os.path.join(path, "config.json")):
+                raise FileNotFoundError(f"CLIP checkpoint directory {path} has no config.json (save one with "
+                                        "CLIPModel.save_pretrained and the tokenizer's save_pretrained)")
+            try:
+                model_or_path = CLIPModel.from_pretrained(os.fspath(path))
+            except (OSError, ValueError, KeyError) as err:
+                raise ValueError(f"CLIP checkpoint directory {path} cannot be loaded ({type(err).__name__}: "
+                                 f"{str(err).strip().splitlines()[0][:160]})") from None
         if tokenize is None:
             from transformers import AutoTokenizer
 
-            tok = AutoTokenizer.from_pretrained(os.fspath(path))
+            try:
+                tok = AutoTokenizer.from_pretrained(os.fspath(path))
+            except (OSError, ValueError, KeyError) as err:
+                raise ValueError(f"CLIP checkpoint directory {path} has no usable tokenizer ({type(err).__name__}: "
+                                 f"{str(err).strip().splitlines()[0][:160]}); save it with the tokenizer's "
+                                 "save_pretrained") from None
             tokenize = lambda xs: dict(tok(xs, padding=True, truncation=True, return_tensors="pt"))  # noqa: E731
         self.model, self.tokenize, self.device, self.prompt = model_or_path.eval().to(device), tokenize, device, prompt
         vc = self.model.config.vision_config

@@ -2,7 +2,9 @@
 sharded and resumable, one submitit array task per shard (``harness sg parse`` drives it).
 
 Unreadable videos, empty captions, captions without any scene-graph node and videos without detections are
-skipped and recorded in the shard's failures (never a crash).
+skipped and recorded in the shard's failures (never a crash). Shards are written under the store key
+(:func:`~finsta_core.sg.store.store_key` of the corpus fingerprint and :func:`pipeline_fingerprint`), so a
+resumed run never reuses a shard parsed from another corpus or with another parser / detector configuration.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import csv
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from finsta_core.sg.keyframes import KeyframeConfig, VideoDecodeError, extract_keyframes
-from finsta_core.sg.store import finalize, shard_done, write_shard
+from finsta_core.sg.store import digest, finalize, path_fingerprint, shard_done, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ def read_corpus(path: str | os.PathLike) -> list[CorpusRecord]:
     base = os.path.dirname(os.path.abspath(path))
     rows: list[dict[str, Any]] = []
     if path.endswith((".jsonl", ".json")):
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for n, line in enumerate(f, 1):
                 if line.strip():
                     try:
@@ -51,7 +54,7 @@ def read_corpus(path: str | os.PathLike) -> list[CorpusRecord]:
                     except json.JSONDecodeError as err:
                         raise CorpusError(f"{path}:{n}: not valid JSON ({err.msg})") from None
     else:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a byte-order mark is not a column name
             rows = list(csv.DictReader(f))
     out, seen = [], set()
     for n, r in enumerate(rows, 1):
@@ -89,6 +92,36 @@ class SGPipelineConfig:
     shard_size: int = 1000
     keyframes: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work before any shard starts (one line naming the field)."""
+        if self.detector not in ("fasterrcnn", "hf"):
+            raise ValueError(f"unknown detector {self.detector!r}; choose 'fasterrcnn' or 'hf'")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1 record per shard, got {self.shard_size}")
+        for name in ("score_threshold", "gamma_d", "gamma_c"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.max_objects < 1 or self.min_size < 1 or self.max_size < self.min_size:
+            raise ValueError(f"need max_objects >= 1 and 1 <= min_size <= max_size, got max_objects="
+                             f"{self.max_objects}, min_size={self.min_size}, max_size={self.max_size}")
+        if self.calibration not in ("softmax", "raw"):
+            raise ValueError(f"calibration must be 'softmax' or 'raw', got {self.calibration!r}")
+        unknown = sorted(set(self.keyframes) - set(KeyframeConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown keyframe options {unknown}")
+        KeyframeConfig(**self.keyframes)  # validates sample_fps and the keyframe bounds
+
+
+_PATH_FIELDS = ("classes", "detector_checkpoint", "relation_head", "attribute_head", "clip_checkpoint")
+
+
+def pipeline_fingerprint(cfg: SGPipelineConfig) -> str:
+    """16 hex digits over the parser / detector configuration and the files it names (size + mtime)."""
+    d = asdict(cfg)
+    d["keyframes"] = asdict(KeyframeConfig(**cfg.keyframes))  # defaults spelled out
+    d["files"] = {k: path_fingerprint(d[k]) for k in _PATH_FIELDS}
+    return digest(d)
+
 
 class SGPipeline:
     """Models are built once per worker and reused for every sample of its shard."""
@@ -115,7 +148,8 @@ class SGPipeline:
         self.clip = CLIPScorer(cfg.clip_checkpoint) if cfg.clip_checkpoint else None
         self.label_scorer = self.clip if self.clip is not None else NgramTextScorer()
 
-    def run_shard(self, records: list[CorpusRecord], out_dir: str, shard: int) -> dict[str, Any]:
+    def run_shard(self, records: list[CorpusRecord], out_dir: str, shard: int,
+                  fingerprint: str = "") -> dict[str, Any]:
         import torch
 
         from finsta_core.graphs.types import NodeType, SceneGraphError
@@ -126,7 +160,10 @@ class SGPipeline:
         graphs, failures = [], []
         tsgs = self.tsg.parse_many([r.caption for r in records])
         continued = later = 0
-        for rec, tsg in zip(records, tsgs):
+        t0, every = time.time(), max(1, len(records) // 10)
+        for i, (rec, tsg) in enumerate(zip(records, tsgs)):
+            if i and i % every == 0:
+                log.info("shard %d: %d/%d records (%.1f s)", shard, i, len(records), time.time() - t0)
             def fail(reason: str, rec: CorpusRecord = rec) -> None:
                 failures.append({"id": rec.id, "video": rec.video, "reason": reason})
 
@@ -169,36 +206,53 @@ class SGPipeline:
         stats = {"n_ok": len(graphs), "n_failed": len(failures), "continued": continued,
                  "objects_after_first": later, "cross_edge_rate": float(torch.tensor(edge_rate).mean())
                  if edge_rate else 0.0, "vocab": {k: dict(c) for k, c in vocab.counts.items()}}
-        write_shard(out_dir, shard, graphs, failures, stats)
+        write_shard(out_dir, shard, graphs, failures, stats, fingerprint)
         return {k: v for k, v in stats.items() if k != "vocab"}
 
 
-def run_shard_job(cfg_dict: dict[str, Any], corpus: str, out_dir: str, shard: int) -> dict[str, Any]:
-    """submitit entry point: process shard ``shard`` of ``corpus`` unless it is already complete."""
+def run_shard_job(cfg_dict: dict[str, Any], corpus: str, out_dir: str, shard: int,
+                  fingerprint: str = "") -> dict[str, Any]:
+    """submitit entry point: process shard ``shard`` of ``corpus`` unless it is complete for ``fingerprint``."""
     cfg = SGPipelineConfig(**cfg_dict)
-    if shard_done(out_dir, shard):
+    if shard_done(out_dir, shard, fingerprint):
         return {"shard": shard, "skipped": True}
     records = read_corpus(corpus)[shard * cfg.shard_size:(shard + 1) * cfg.shard_size]
-    return {"shard": shard, **SGPipeline(cfg).run_shard(records, out_dir, shard)}
+    return {"shard": shard, **SGPipeline(cfg).run_shard(records, out_dir, shard, fingerprint)}
 
 
 def run_corpus(cfg: SGPipelineConfig, corpus: str, out_dir: str, cluster: str = "debug",
-               slurm: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Parse a whole corpus as a submitit array (one task per pending shard), then finalize the store."""
+               slurm: dict[str, Any] | None = None, fingerprint: str = "",
+               progress: Any = None) -> dict[str, Any]:
+    """Parse a whole corpus as a submitit array (one task per pending shard), then finalize the store.
+
+    Args:
+        fingerprint: the store key; shards complete under it are skipped (resume), others are (re)parsed.
+        progress: ``callable(done, total, result, elapsed_s)`` called after each shard finishes.
+    """
     import submitit
 
     n = len(read_corpus(corpus))
     n_shards = max(1, -(-n // cfg.shard_size))
-    pending = [s for s in range(n_shards) if not shard_done(out_dir, s)]
+    pending = [s for s in range(n_shards) if not shard_done(out_dir, s, fingerprint)]
     os.makedirs(out_dir, exist_ok=True)
+    failed: list[str] = []
     if pending:
         ex = submitit.AutoExecutor(folder=os.path.join(out_dir, "submitit"), cluster=cluster)
         ex.update_parameters(timeout_min=int((slurm or {}).get("timeout_min", 240)),
                              **{k: v for k, v in (slurm or {}).items() if k != "timeout_min"})
         jobs = ex.map_array(run_shard_job, [asdict(cfg)] * len(pending), [corpus] * len(pending),
-                            [out_dir] * len(pending), pending)
-        for j in jobs:
-            log.info("shard result: %s", j.result())
-    summary = finalize(out_dir, n_shards)
+                            [out_dir] * len(pending), pending, [fingerprint] * len(pending))
+        t0 = time.time()
+        for k, (shard, j) in enumerate(zip(pending, jobs), 1):
+            try:
+                res = j.result()
+            except Exception as err:  # noqa: BLE001 - a crashed shard is reported, the others go on
+                res = {"shard": shard, "error": f"{type(err).__name__}: {str(err).strip().splitlines()[-1:]}"}
+                failed.append(f"shard {shard}: {res['error']}")
+            log.info("shard result: %s", res)
+            if progress is not None:
+                progress(k, len(pending), res, time.time() - t0)
+    summary = finalize(out_dir, n_shards, fingerprint)
     summary["pending_run"] = pending
+    summary["shard_errors"] = failed
     return summary

@@ -1,0 +1,137 @@
+"""Contract C3 (harness/sources.py) and the graph store's fingerprints: missing / partial / stale stores are
+planning errors that print the exact `sg parse` command; resume never reuses shards of another corpus.
+
+Stores are written by hand here (random HSGs), so these tests need no detector, spaCy model or video.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finsta_core.sg.store import (
+    GraphStore,
+    finalize,
+    read_manifest,
+    shard_done,
+    store_key,
+    store_state,
+    write_manifest,
+    write_shard,
+)
+from finsta_core.testing import random_hsg
+from harness.errors import PlanError
+from harness.sources import (
+    PosttrainSources,
+    corpus_ref_from_config,
+    default_store_root,
+    materialize,
+    resolve_posttrain_sources,
+    sg_parse_command,
+)
+
+
+def _cfg(tmp_path, corpus: dict, sg_store: str | None = None) -> dict:
+    return {"posttrain": {"corpus": corpus, "sg_store": sg_store, "split": "train"}, "data": {"limit": None},
+            "store": {"root": str(tmp_path / "results" / "runs")}}
+
+
+@pytest.fixture
+def webvid(tmp_path):
+    p = tmp_path / "results_2M_train.csv"
+    p.write_text("videoid,page_dir,name\n" + "".join(f"{i},000,caption {i}\n" for i in range(6)))
+    return p
+
+
+def _build(ref, root, ids_ok, failed=(), shard_size=4, pipeline_fp="p1", finalize_it=True, shards=None):
+    """A hand-made store for ``ref``: graphs for ``ids_ok``, failures for ``failed``."""
+    key = store_key(ref.fingerprint, pipeline_fp)
+    recs, _ = materialize(ref)
+    n_shards = max(1, -(-len(recs) // shard_size))
+    write_manifest(root, {"corpus": {"kind": ref.kind, "name": ref.name, "spec": ref.spec},
+                          "corpus_fingerprint": ref.fingerprint, "pipeline_fingerprint": pipeline_fp,
+                          "fingerprint": key, "pipeline_args": ["--classes", "/c.txt", "--random-weights"],
+                          "n_records": len(recs), "shard_size": shard_size, "n_shards": n_shards})
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    for s in range(n_shards) if shards is None else shards:
+        part = recs[s * shard_size:(s + 1) * shard_size]
+        graphs = [random_hsg(i, num_frames=3, sample_id=r["id"]) for i, r in enumerate(part) if r["id"] in ids_ok]
+        fails = [{"id": r["id"], "video": r["video"], "reason": "unreadable video: x"} for r in part
+                 if r["id"] in failed]
+        write_shard(root, s, graphs, fails, {}, key)
+    if finalize_it:
+        finalize(root, n_shards, key)
+    return key
+
+
+def test_corpus_from_config_and_default_store(tmp_path, webvid):
+    ref = corpus_ref_from_config(_cfg(tmp_path, {"mixture": "webvid", "files": {"webvid": str(webvid)},
+                                                 "n": {"webvid": 4}, "seed": 3}))
+    assert ref.kind == "corpus" and ref.name == "webvid" and len(materialize(ref)[0]) == 4
+    one = corpus_ref_from_config(_cfg(tmp_path, {"file": str(webvid), "n": 4, "seed": 3}))
+    assert one.fingerprint == ref.fingerprint  # the shorthand is the same corpus
+    root = default_store_root(_cfg(tmp_path, {}), ref)
+    assert root.parent == (tmp_path / "results" / "sg") and root.name.endswith(ref.fingerprint[:10])
+    for bad, msg in (({"mixture": "webvid25k_hdvila25k", "files": {"webvid": str(webvid)}}, "needs a file for "
+                      "source 'hdvila'"), ({"mixtur": "x"}, "unknown key"), ({"seed": 1}, "needs 'mixture'"),
+                     ({"file": str(tmp_path / "none.csv")}, "corpus file not found")):
+        with pytest.raises(PlanError, match=msg):
+            corpus_ref_from_config(_cfg(tmp_path, bad))
+
+
+def test_missing_partial_stale_and_complete_store(tmp_path, webvid):
+    corpus = {"mixture": "webvid", "files": {"webvid": str(webvid)}}
+    store = tmp_path / "sg"
+    cfg = _cfg(tmp_path, corpus, str(store))
+    ref = corpus_ref_from_config(cfg)
+    # missing: the command names the corpus exactly, with placeholders for the detector files
+    with pytest.raises(PlanError) as err:
+        resolve_posttrain_sources(cfg)
+    msg = str(err.value)
+    assert "has no scene graphs" in msg and "\n" not in msg
+    assert msg.endswith(sg_parse_command(ref, store))
+    assert f"python -m harness sg parse --mixture webvid --corpus-file webvid={webvid} --out {store}" in msg
+    assert "--classes <CLASSES.txt> --detector-checkpoint <DETECTOR.pth>" in msg
+    # partial: one of two shards, not finalized; the command now carries the store's own pipeline flags
+    _build(ref, store, {"webvid_0", "webvid_1", "webvid_2"}, failed={"webvid_3"}, shards=[0], finalize_it=False)
+    with pytest.raises(PlanError, match=r"partial .*1 of 2 shards.*--classes /c.txt --random-weights$"):
+        resolve_posttrain_sources(cfg)
+    # complete
+    key = _build(ref, store, {f"webvid_{i}" for i in range(6)} - {"webvid_3"}, failed={"webvid_3"})
+    src = resolve_posttrain_sources(cfg)
+    assert (src.n_pairs, src.n_failed, src.sg_store, src.kind) == (5, 1, str(store), "corpus")
+    assert PosttrainSources.from_dict(json.loads(json.dumps(src.to_dict()))) == src
+    assert src.identity() == {"corpus": ref.fingerprint, "scene_graphs": src.sg_fingerprint}
+    assert store_state(store).state == "complete" and read_manifest(store)["fingerprint"] == key
+    # stale: the corpus file changed after the store was built
+    webvid.write_text(webvid.read_text() + "99,000,a new caption\n")
+    with pytest.raises(PlanError, match=r"is stale: it was built from corpus fingerprint .* --rebuild$"):
+        resolve_posttrain_sources(cfg)
+
+
+def test_shards_of_another_corpus_are_not_done(tmp_path):
+    g = [random_hsg(0, num_frames=2, sample_id="a")]
+    write_shard(tmp_path, 0, g, [], {}, "key-A")
+    assert shard_done(tmp_path, 0) and shard_done(tmp_path, 0, "key-A") and not shard_done(tmp_path, 0, "key-B")
+    summary = finalize(tmp_path, 1, "key-B")
+    assert summary["missing_shards"] == [0] and summary["n_ok"] == 0
+    assert finalize(tmp_path, 1, "key-A")["n_ok"] == 1 and GraphStore(tmp_path)["a"].sample_id == "a"
+
+
+def test_store_without_any_graph_and_corrupt_index(tmp_path, webvid):
+    cfg = _cfg(tmp_path, {"file": str(webvid)}, str(tmp_path / "sg"))
+    ref = corpus_ref_from_config(cfg)
+    _build(ref, tmp_path / "sg", set(), failed={f"webvid_{i}" for i in range(6)})
+    with pytest.raises(PlanError, match=r"holds no graph: all 6 records failed \(unreadable video\)"):
+        resolve_posttrain_sources(cfg)
+    (tmp_path / "sg" / "index.json").write_text("{half")
+    with pytest.raises(PlanError, match=r"index.json is corrupt"):
+        resolve_posttrain_sources(cfg)
+
+
+def test_graph_store_names_the_failure(tmp_path, webvid):
+    cfg = _cfg(tmp_path, {"file": str(webvid)}, str(tmp_path / "sg"))
+    _build(corpus_ref_from_config(cfg), tmp_path / "sg", {"webvid_0"}, failed={"webvid_1"})
+    with pytest.raises(KeyError, match="parsing failed: unreadable video"):
+        GraphStore(tmp_path / "sg")["webvid_1"]
