@@ -135,3 +135,21 @@ def test_graph_store_names_the_failure(tmp_path, webvid):
     _build(corpus_ref_from_config(cfg), tmp_path / "sg", {"webvid_0"}, failed={"webvid_1"})
     with pytest.raises(KeyError, match="parsing failed: unreadable video"):
         GraphStore(tmp_path / "sg")["webvid_1"]
+
+
+def test_posttrain_dataset_reads_pairs_and_graphs(tmp_path, webvid):
+    from harness.jobs.data import posttrain_dataset
+
+    cfg = _cfg(tmp_path, {"file": str(webvid)}, str(tmp_path / "sg"))
+    ref = corpus_ref_from_config(cfg)
+    _build(ref, tmp_path / "sg", {f"webvid_{i}" for i in range(6)} - {"webvid_1"}, failed={"webvid_1"})
+    src = resolve_posttrain_sources(cfg).to_dict()
+    samples, graphs = posttrain_dataset(src)
+    assert [s.id for s in samples] == ["webvid_0", "webvid_2", "webvid_3", "webvid_4", "webvid_5"]
+    assert samples[0].texts == ["caption 0"] and samples[0].video == str(tmp_path / "000" / "0.mp4")
+    assert set(graphs) == {s.id for s in samples} and samples[0].scene_graph is graphs["webvid_0"]
+    assert [s.id for s in posttrain_dataset(src, limit=3)[0]] == ["webvid_0", "webvid_2"]
+    # the store is rebuilt after planning: the job refuses instead of training on other graphs
+    _build(ref, tmp_path / "sg", {"webvid_0"}, pipeline_fp="p2")
+    with pytest.raises(ValueError, match="changed since this run was planned"):
+        posttrain_dataset(src)
