@@ -16,8 +16,18 @@ reads (sec 5.2, Eq 41; decisions logged in ``docs/paper-notes.md``):
   as the answer), reported under the Eq 42 ``"mlm"`` slot.
 
 Generation is greedy with a KV cache; multiple choice scores each option by its (length-normalised
-optional) log-likelihood as the answer. Shapes: ``B`` batch, ``T`` frames, ``P`` patches, ``D`` LLM
-width, ``d_v`` video tower width.
+optional) log-likelihood as the answer.
+
+Retrieval and paragraph retrieval (Tables 3, 5; the official code has no retrieval head), scoring rule: the
+prompt-based embeddings of E5-V (Jiang et al., arXiv:2407.12580): a video is embedded as the final-norm LLM state
+of the last token of ``USER: <video>\nSummarize the above video in one word: ASSISTANT:``, a text (caption or
+paragraph) as that of ``USER: {text}\nSummarize the above sentence in one word: ASSISTANT:``; the score is
+their cosine. One pass per item, so an N x M retrieval costs N + M LLM passes (not N x M as caption-likelihood
+re-ranking would); fine-tuning trains both through the LLM with the symmetric InfoNCE. ``encode_video`` (also
+the classification feature) is this embedding. Zero-shot classification (K400, Table 7) scores each class
+name by its length-normalised log-likelihood as the answer to ``classify_prompt``.
+
+Shapes: ``B`` batch, ``T`` frames, ``P`` patches, ``D`` LLM width, ``d_v`` video tower width.
 """
 
 from __future__ import annotations
@@ -63,7 +73,12 @@ class VideoLlavaHost(Host):
                  posttrain_template: str = "USER: {text}\n<video>",
                  chat_template: str = "USER: <video>\n{text} ASSISTANT:",
                  caption_prompt: str = "Describe the video briefly.", max_text_tokens: int = 64,
-                 mc_length_norm: bool = True, preprocess: Preprocess | None = None) -> None:
+                 mc_length_norm: bool = True,
+                 embed_video_template: str = "USER: <video>\nSummarize the above video in one word: ASSISTANT:",
+                 embed_text_template: str = "USER: {text}\nSummarize the above sentence in one word: ASSISTANT:",
+                 max_embed_tokens: int = 256,
+                 classify_prompt: str = "What action is performed in the video? Answer with its name.",
+                 class_chunk: int = 32, preprocess: Preprocess | None = None) -> None:
         from transformers import VideoLlavaForConditionalGeneration
 
         vc = config.vision_config
@@ -80,6 +95,12 @@ class VideoLlavaHost(Host):
         for tpl in (posttrain_template, chat_template):
             if tpl.count(VIDEO) != 1 or tpl.count("{text}") != 1:
                 raise ValueError(f"template {tpl!r} needs exactly one {VIDEO} and one {{text}}")
+        if embed_video_template.count(VIDEO) != 1 or "{text}" in embed_video_template:
+            raise ValueError(f"embed_video_template {embed_video_template!r} needs one {VIDEO} and no {{text}}")
+        if embed_text_template.count("{text}") != 1 or VIDEO in embed_text_template:
+            raise ValueError(f"embed_text_template {embed_text_template!r} needs one {{text}} and no {VIDEO}")
+        self.embed_video_template, self.embed_text_template = embed_video_template, embed_text_template
+        self.max_embed_tokens, self.classify_prompt, self.class_chunk = max_embed_tokens, classify_prompt, class_chunk
 
     # -- widths ------------------------------------------------------------------------------------
     @property
@@ -101,18 +122,21 @@ class VideoLlavaHost(Host):
         return self.model.lm_head.weight.device
 
     # -- inputs ------------------------------------------------------------------------------------
-    def _pieces(self, s: str, seg: int) -> tuple[list[int], list[tuple[int, int]], list[int]]:
+    def _pieces(self, s: str, seg: int, limit: int | None = None) -> tuple[list[int], list[tuple[int, int]], list[int]]:
         if not s:
             return [], [], []
         enc = self.tokenizer(s, add_special_tokens=False, return_offsets_mapping=True)
         ids = enc["input_ids"]
         if seg in (1, 3):
-            ids, offs = ids[: self.max_text_tokens], enc["offset_mapping"][: self.max_text_tokens]
+            n = limit or self.max_text_tokens
+            ids, offs = ids[:n], enc["offset_mapping"][:n]
             return ids, [tuple(o) for o in offs], [seg] * len(ids)
         return ids, [(-1, -1)] * len(ids), [0] * len(ids)
 
-    def build(self, template: str, texts: list[str], num_frames: int, answers: list[str] | None = None) -> Sequence:
-        """Token sequences ``BOS + template(text) [+ answer + EOS]`` with ``T * (1 + P)`` video tokens."""
+    def build(self, template: str, texts: list[str], num_frames: int, answers: list[str] | None = None,
+              text_limit: int | None = None) -> Sequence:
+        """Token sequences ``BOS + template(text) [+ answer + EOS]`` with ``T * (1 + P)`` video tokens (texts
+        truncated to ``text_limit`` tokens, default ``max_text_tokens``)."""
         tok = self.tokenizer
         vid_id = self.model.config.video_token_id
         n_video = num_frames * self.tokens_per_frame
@@ -122,7 +146,7 @@ class VideoLlavaHost(Host):
             ids, spans, seg = ([tok.bos_token_id], [(-1, -1)], [0]) if tok.bos_token_id is not None else ([], [], [])
             for p in parts:
                 if p == "{text}":
-                    a, b, c = self._pieces(text, 1)
+                    a, b, c = self._pieces(text, 1, text_limit)
                 elif p == VIDEO:
                     a, b, c = [vid_id] * n_video, [(-1, -1)] * n_video, [2] * n_video
                 else:
@@ -161,10 +185,13 @@ class VideoLlavaHost(Host):
         first = first.reshape(b, t * first.shape[1], -1)
         return first, feat[:, 0].reshape(b, t, -1), proj.reshape(b, -1, proj.shape[-1])
 
-    def _llm(self, seq: Sequence, proj: Tensor, hidden: bool = False, **kw: Any) -> Any:
+    def _llm(self, seq: Sequence, proj: Tensor | None, hidden: bool = False, **kw: Any) -> Any:
+        """LLM pass with the projected video tokens ``proj`` ``[B, T*(1+P), D]`` in the ``<video>`` slots (None:
+        a text-only sequence)."""
         emb = self.model.get_input_embeddings()(seq.input_ids)
-        vid = (seq.seg == 2).unsqueeze(-1)
-        emb = emb.masked_scatter(vid, proj.to(emb.dtype).reshape(-1, emb.shape[-1]))
+        if proj is not None:
+            vid = (seq.seg == 2).unsqueeze(-1)
+            emb = emb.masked_scatter(vid, proj.to(emb.dtype).reshape(-1, emb.shape[-1]))
         return self.model.model.language_model(inputs_embeds=emb, attention_mask=seq.mask.long(),
                                                position_ids=seq.position_ids, output_hidden_states=hidden, **kw)
 
@@ -233,8 +260,33 @@ class VideoLlavaHost(Host):
         return lp.view(len(questions), k)
 
     def encode_video(self, video: Tensor, frame_times: Tensor | None = None) -> Tensor:
-        """Mean of the projected video tokens ``[B, D]`` (classification features)."""
-        return self.video_features(video)[2].mean(1)
+        """E5-V-style video embedding ``[B, D]``: final-norm LLM state of the last token of
+        ``embed_video_template`` (retrieval and classification features; see the module docstring)."""
+        seq = self.build(self.embed_video_template, [""] * video.shape[0], video.shape[1])
+        return last_token(self._llm(seq, self.video_features(video)[2]).last_hidden_state, seq.mask)
+
+    def encode_text(self, texts: list[str]) -> Tensor:
+        """E5-V-style text embedding ``[B, D]`` (captions and paragraphs, up to ``max_embed_tokens`` tokens)."""
+        seq = self.build(self.embed_text_template, texts, 0, text_limit=self.max_embed_tokens)
+        return last_token(self._llm(seq, None).last_hidden_state, seq.mask)
+
+    @torch.no_grad()
+    def zeroshot_class_scores(self, video: Tensor, class_names: list[str], prompt: str = "{}",
+                              frame_times: Tensor | None = None) -> Tensor:
+        """``[B, N]`` length-normalised log-likelihood of ``prompt.format(name)`` as the answer to
+        ``classify_prompt`` (zero-shot action recognition, Table 7), ``class_chunk`` classes per LLM batch."""
+        b = video.shape[0]
+        proj = self.video_features(video)[2]
+        answers = [prompt.format(n) for n in class_names]
+        cols = []
+        for i in range(0, len(answers), self.class_chunk):
+            chunk = answers[i:i + self.class_chunk]
+            k = len(chunk)
+            seq = self.build(self.chat_template, [self.classify_prompt] * (b * k), video.shape[1],
+                             answers=chunk * b)
+            lp, n = self._answer_logprobs(seq, proj.repeat_interleave(k, 0))
+            cols.append((lp / n.clamp_min(1)).view(b, k))
+        return torch.cat(cols, 1)
 
     def encode_joint(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
         """Final-norm LLM state of the last prompt token ``[B, D]`` (open-ended QA classification heads)."""
@@ -345,7 +397,7 @@ def build_video_llava(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | 
 
 SPEC = register_host(HostSpec(
     name="video_llava", has_text=True, has_video=True, has_cross=True, llm_text_cross=True,
-    capabilities=frozenset({"classification", "generation", "multiple_choice"}),
+    capabilities=frozenset({"retrieval", "classification", "generation", "multiple_choice"}),
     factory=build_video_llava, params="7.4B", pretrain_data="32B",
     paper="Lin et al., Video-LLaVA, arXiv:2311.10122 (2023)", code="https://github.com/PKU-YuanGroup/Video-LLaVA",
     license="Apache-2.0", status="implemented", display="Video-LLaVA", order=130,

@@ -116,3 +116,77 @@ def test_missing_weights_are_planning_errors(tmp_path):
         create_host("video_llava")
     with pytest.raises(CheckpointError, match="missing checkpoint.*video_llava"):
         create_host("video-llava", checkpoint=tmp_path / "absent")
+
+
+def _saved_hf_model(tmp_path):
+    """A tiny random ``VideoLlavaForConditionalGeneration`` saved in the HF hub layout (Video-LLaVA-7B-hf)."""
+    from transformers import VideoLlavaForConditionalGeneration
+
+    torch.manual_seed(1)
+    ref = VideoLlavaForConditionalGeneration(tiny_video_llava_config()).eval()
+    with torch.no_grad():
+        for p in ref.parameters():  # not the init: LayerNorms and biases random too
+            p.add_(0.02 * torch.randn_like(p))
+    d = tmp_path / "Video-LLaVA-7B-hf"
+    ref.save_pretrained(d)
+    make_tokenizer("llama").save_pretrained(d)
+    return ref, d
+
+
+def test_parity_with_transformers_class(tmp_path):
+    """Our host loads the HF-layout directory and reproduces the transformers class (the reference port of
+    PKU-YuanGroup/Video-LLaVA) on the same token sequence: first-layer LLM states and logits; a perturbed
+    projector weight is caught (negative control)."""
+    ref, d = _saved_hf_model(tmp_path)
+    host = create_host("video_llava", checkpoint=tmp_path, num_frames=2).eval()
+    video, _ = make_video(2, 2)
+    seq = host.build(host.chat_template, ["what is it ?", "who runs ?"], 2, answers=["a red ball", "the dog"])
+    with torch.no_grad():
+        want = ref(input_ids=seq.input_ids, attention_mask=seq.mask.long(), position_ids=seq.position_ids,
+                   pixel_values_videos=video, output_hidden_states=True)
+        out = host._llm(seq, host.video_features(video)[2], hidden=True)
+        logits = host.model.lm_head(out.last_hidden_state)
+        m = seq.mask
+        torch.testing.assert_close(out.hidden_states[1][m], want.hidden_states[1][m], rtol=0, atol=1e-5)
+        torch.testing.assert_close(logits[m], want.logits[m], rtol=0, atol=1e-5)
+        host.model.model.multi_modal_projector.linear_1.weight[0, 0] += 0.05
+        bad = host.model.lm_head(host._llm(seq, host.video_features(video)[2]).last_hidden_state)
+    assert (bad[m] - want.logits[m]).abs().max() > 1e-4
+
+
+def test_retrieval_embeddings_and_finetune_step():
+    host = build()
+    video, _ = make_video(2, 2)
+    texts = ["a man throws a red ball .", "the dog runs in the park with a woman and a cat ."]
+    with torch.no_grad():
+        host.eval()
+        t2, v2 = host.encode_text(texts), host.encode_video(video)
+        t1, v1 = host.encode_text(texts[:1]), host.encode_video(video[:1])
+    assert t2.shape == v2.shape == (2, host.embed_dim)
+    torch.testing.assert_close(t2[:1], t1, atol=1e-4, rtol=1e-4)  # left padding invisible
+    torch.testing.assert_close(v2[:1], v1, atol=1e-4, rtol=1e-4)
+    host.train()
+    opt = torch.optim.AdamW(host.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(4):
+        t = torch.nn.functional.normalize(host.encode_text(texts), dim=-1)
+        v = torch.nn.functional.normalize(host.encode_video(video), dim=-1)
+        sim = 20 * t @ v.t()
+        loss = torch.nn.functional.cross_entropy(sim, torch.arange(2)) + torch.nn.functional.cross_entropy(
+            sim.t(), torch.arange(2))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_zeroshot_classes_by_likelihood_match_option_scores():
+    host = build(class_chunk=2).eval()
+    video, _ = make_video(2, 2)
+    names = ["kicks a ball", "plays with the dog", "runs", "jumps"]
+    with torch.no_grad():
+        scores = host.zeroshot_class_scores(video, names)
+        mc = host.score_options(video, [host.classify_prompt] * 2, [names] * 2)
+    assert scores.shape == (2, 4)
+    torch.testing.assert_close(scores, mc, atol=1e-4, rtol=1e-4)
