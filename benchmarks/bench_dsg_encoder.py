@@ -6,7 +6,9 @@ growth during the timed runs on CPU, which is coarse; ``max_memory_allocated`` o
 table with ratios against our edge-list implementation:
 
 * ``ours``: ``GraphEncoder("rgtrm", stgd=True)`` on one disjoint graph of every keyframe of every video;
-* ``dense``: the same layers computed on dense masked ``N x N`` grids (``benchmarks/dense_ref.py``);
+* ``dense``: the same layers computed on dense masked ``N x N`` grids (``finsta_core/nn/reference.py``);
+* ``previous``: the layer code as it was before the shared edge-list helper (``finsta_core/nn/attend.py``),
+  calling the scatter primitives directly (kept here, :func:`previous_layer`, for this comparison only);
 * ``loop``: the same layers evaluated keyframe by keyframe (T sequential calls per layer, all videos
   batched per keyframe; the recurrent-cell schedule of design note B.7), checked equal to ``ours``;
 * ``loop_video``: the same, one keyframe of one video per call (B x T calls per layer; the naive loop);
@@ -14,10 +16,15 @@ table with ratios against our edge-list implementation:
 * ``transformerconv``: PyG ``TransformerConv`` at the same width and heads with edge features (an anchor
   that does less work: no edge stream, no FFNs, no gate).
 
+``--compare`` instead times ``ours``, ``previous`` and (where it fits) ``dense`` in ONE process, interleaved rep
+by rep (so that load from other processes hits every variant alike), checks that they agree, and prints the
+ratios ``previous / ours`` and ``dense / ours``.
+
 Usage::
 
     python benchmarks/bench_dsg_encoder.py                 # CPU-sized defaults (see --help)
     python benchmarks/bench_dsg_encoder.py --device cuda --videos 32 --frames 16 --objects 10 --layers 12
+    python benchmarks/bench_dsg_encoder.py --compare --reps 7   # refactor check, same process
 """
 
 from __future__ import annotations
@@ -33,6 +40,116 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def previous_layer(layer, h, e, g, e_aux):
+    """``GTrmLayer.forward`` (with its STGD branch) as it was before ``finsta_core/nn/attend.py`` (commit c0ee122):
+    every layer called gather / ``segment_softmax`` / ``scatter_sum`` itself. Same weights, same math."""
+    import math
+
+    import torch
+
+    from finsta_core.graphs.scatter import scatter_sum, segment_softmax
+    from finsta_core.nn.graph import SELF_EDGE
+    from finsta_core.nn.stgd import motion_kernel
+
+    n, shape = h.shape[0], (-1, layer.h, layer.dk)
+    q, k, v = layer.qkv(h).view(n, 3, layer.h, layer.dk).unbind(1)
+    if layer.gate is not None:
+        z = zmask = None
+        st = layer.stgd
+        if st is not None:
+            zmask = torch.zeros(n, dtype=torch.bool, device=q.device)
+            if g.stgd_nodes.numel() == 0:
+                z = torch.zeros_like(q)
+            else:
+                zmask[g.stgd_nodes] = True
+                logk = motion_kernel(g.disp, g.stgd_pairs, g.stgd_nodes, st.sigma, st.eps)
+                nodes = g.stgd_nodes
+                src = torch.cat([g.stgd_pairs[0], nodes])
+                dst = torch.cat([g.stgd_pairs[1], nodes])
+                dot = (q.index_select(0, dst) * k.index_select(0, src)).sum(-1) / math.sqrt(st.dk)
+                lk = logk.index_select(0, src)
+                logit = dot + lk if st.attention == "additive" else dot * lk.exp()
+                w = segment_softmax(logit, dst, n)
+                zz = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
+                zb = st.o_z(zz.index_select(0, nodes).reshape(nodes.numel(), -1))
+                zn = st.norm(st.ffn(zb) + zb)
+                z = torch.zeros(n, st.h * st.dk, dtype=q.dtype, device=q.device).index_copy(0, nodes, zn)
+                z = z.view(n, st.h, st.dk)
+                with torch.no_grad():
+                    logk[nodes].exp().mean()
+        q, _ = layer.gate(q, k, g, z, zmask)
+    ee = layer.e_proj(e)
+    ns = g.num_stream
+    if ns < g.num_edges:
+        ee = torch.cat([ee, layer.e_proj(e_aux).index_select(0, g.edge_type[ns:] - SELF_EDGE)], 0)
+    src, dst = g.edge_index
+    s = q.index_select(0, dst) * k.index_select(0, src) * (ee.view(shape) / math.sqrt(q.shape[-1]))
+    logit = s.sum(-1)
+    if layer.clamp:
+        logit = logit.clamp(-5.0, 5.0)
+    w = segment_softmax(logit, dst, n)
+    agg = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
+    h1 = layer.norm_h1(h + layer.drop(layer.o_h(agg.reshape(n, layer.d))))
+    h_out = layer.norm_h2(h1 + layer.drop(layer.ffn_h(h1)))
+    e1 = layer.norm_e1(e + layer.drop(layer.o_e(s[:ns].reshape(-1, layer.d))))
+    return h_out, layer.norm_e2(e1 + layer.drop(layer.ffn_e(e1)))
+
+
+def _dense_gb(a: argparse.Namespace, num_nodes: int) -> float:
+    """Rough size of the dense variant's activations (float32, ~6 live [N, N, d] grids per layer)."""
+    return 4.0 * num_nodes ** 2 * a.dim * 6 / 2**30 * a.layers
+
+
+def compare(a: argparse.Namespace) -> list[tuple]:
+    """``ours`` vs ``previous`` vs ``dense`` in this process, interleaved; rows for the ratio table."""
+    import torch
+
+    from finsta_core.nn.reference import dense_gtrm_layer
+
+    torch.set_num_threads(a.threads)
+    torch, cfg, batch, g, enc = _setup(a)
+    enc = enc.eval()  # dropout 0 anyway; the dense reference has no dropout
+    h0, e0, ea = torch.randn(g.num_nodes, a.dim), torch.randn(g.num_stream, a.dim), torch.randn(2, a.dim)
+
+    def stack(layer_fn):
+        def run():
+            h, e = h0, e0
+            for layer in enc.layers:
+                h, e = layer_fn(layer, h, e, g, ea)
+            return h, e
+        return run
+
+    fns = {"ours": stack(lambda layer, h, e, g, ea: layer(h, e, g, ea)[:2]), "previous": stack(previous_layer)}
+    need = _dense_gb(a, g.num_nodes)
+    if need <= a.dense_limit_gb:
+        fns["dense"] = stack(dense_gtrm_layer)
+    with torch.no_grad():
+        ref = fns["ours"]()
+        for name, fn in fns.items():
+            got = fn()
+            tol = 0.0 if name == "previous" else 1e-3
+            assert all((x - y).abs().max() <= tol for x, y in zip(got, ref)), f"{name} disagrees with ours"
+    params = list(enc.parameters())
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for rep in range(a.warmup + a.reps):
+        for name, fn in fns.items():
+            for p in params:
+                p.grad = None
+            t0 = time.perf_counter()
+            h, e = fn()
+            (h.sum() + e.sum()).backward()
+            if rep >= a.warmup:
+                times[name].append(time.perf_counter() - t0)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    rows = []
+    for name in fns:
+        rows.append((a.dim, name, f"{med[name] * 1e3:.1f}", f"{med[name] / med['ours']:.3f}x",
+                     " ".join(f"{t * 1e3:.0f}" for t in times[name]), f"N={g.num_nodes} E={g.num_edges}"))
+    if "dense" not in fns:
+        rows.append((a.dim, "dense", "-", "-", "-", f"skipped: needs ~{need:.0f} GB (limit {a.dense_limit_gb} GB)"))
+    return rows
 
 
 def _rss_mb() -> float:
@@ -115,16 +232,22 @@ def child(a: argparse.Namespace) -> dict:
             h, e, _ = enc(h0, e0, gd, ea)
             return h.sum() + e.sum()
     elif a.variant == "dense":
-        from dense_ref import dense_layer
+        from finsta_core.nn.reference import dense_gtrm_layer
 
-        need = 4.0 * g.num_nodes ** 2 * a.dim * 6 / 2**30 * a.layers
+        need = _dense_gb(a, g.num_nodes)
         if need > a.dense_limit_gb:
             return {"skipped": f"dense needs ~{need:.0f} GB (limit {a.dense_limit_gb} GB)"}
 
         def run():
             h, e = h0, e0
             for layer in enc.layers:
-                h, e = dense_layer(layer, h, e, gd, ea)
+                h, e = dense_gtrm_layer(layer, h, e, gd, ea)
+            return h.sum() + e.sum()
+    elif a.variant == "previous":
+        def run():
+            h, e = h0, e0
+            for layer in enc.layers:
+                h, e = previous_layer(layer, h, e, gd, ea)
             return h.sum() + e.sum()
     elif a.variant in ("loop", "loop_video"):
         plans = _loop_plan(torch, batch, g, per_video=a.variant == "loop_video")
@@ -217,9 +340,24 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dense-limit-gb", type=float, default=6.0)
-    p.add_argument("--variants", nargs="+", default=["ours", "dense", "loop", "torch_scatter", "transformerconv"])
+    p.add_argument("--variants", nargs="+", default=["ours", "previous", "dense", "loop", "torch_scatter",
+                                                     "transformerconv"])
+    p.add_argument("--compare", action="store_true", help="ours / previous / dense interleaved in one process")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.compare:
+        rows = []
+        for dim in a.dims:
+            a.dim = dim
+            rows += compare(a)
+        print(f"DSG encoder fwd+bwd, one process, interleaved: {a.videos} videos x {a.frames} keyframes x "
+              f"~{3 * a.objects - 1} nodes, {a.layers} layer(s), heads={a.heads}, threads={a.threads}, "
+              f"median of {a.reps} (after {a.warmup} warm-up)")
+        print("| d | variant | ms (median) | time / ours | all reps (ms) | graph |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(str(x) for x in r) + " |")
+        return
     if a.child:
         a.variant = a.child
         a.dim = a.dims[0]

@@ -18,59 +18,17 @@ from finsta_core import Finsta, FinstaConfig, collate_graphs
 from finsta_core.graphs.batch import chain_root_depth
 from finsta_core.nn.baselines import GATLayer, RGNNLayer
 from finsta_core.nn.encoder import GraphEncoder
-from finsta_core.nn.graph import SELF_EDGE, LayerGraph, build_graphs
+from finsta_core.nn.graph import LayerGraph, build_graphs
 from finsta_core.nn.gtrm import GTrmLayer
+from finsta_core.nn.reference import dense_gat_layer, dense_gate, dense_gtrm_layer
 from finsta_core.nn.stgd import motion_kernel
 from finsta_core.testing import random_hsg
 
 D, H = 16, 4
 
 
-def full_edges(e, e_aux, g):
-    """Stream edge states followed by the static self / readout edge embeddings."""
-    return torch.cat([e, e_aux[g.edge_type[g.num_stream:] - SELF_EDGE]], 0)
-
-
-def dense_attention(layer, h, e, edge_index, q, ns):
-    """Dense ref [22] layer: s[i, j] = (q_i * k_j) / sqrt(dk) * E e_ij on a masked N x N grid (``e`` for every
-    edge; edge outputs for the first ``ns`` stream edges)."""
-    n, dk = h.shape[0], D // H
-    _, k, v = layer.qkv(h).view(n, 3, H, dk).unbind(1)
-    ee = torch.zeros(n, n, H, dk, dtype=h.dtype)
-    mask = torch.zeros(n, n, dtype=torch.bool)
-    src, dst = edge_index
-    ee[dst, src] = layer.e_proj(e).view(-1, H, dk)
-    mask[dst, src] = True
-    s = q[:, None] * k[None, :] * ee / math.sqrt(dk)
-    logit = s.sum(-1).masked_fill(~mask[..., None], float("-inf"))
-    w = torch.softmax(logit, dim=1).nan_to_num(0.0)
-    agg = torch.einsum("ijh,jhd->ihd", w, v).reshape(n, D)
-    h1 = layer.norm_h1(h + layer.o_h(agg))
-    h_out = layer.norm_h2(h1 + layer.ffn_h(h1))
-    e1 = layer.norm_e1(e[:ns] + layer.o_e(s[dst[:ns], src[:ns]].reshape(-1, D)))
-    return h_out, layer.norm_e2(e1 + layer.ffn_e(e1))
-
-
-def dense_stgd(layer, q, k, v, g):
-    """Eqs 30-33 with dense neighbour matrices."""
-    n, dk, st = q.shape[0], D // H, layer.stgd
-    nb = torch.zeros(n, n, dtype=q.dtype)
-    nb[g.stgd_pairs[1], g.stgd_pairs[0]] = 1.0
-    m = (nb * g.disp[None, :].to(q.dtype)).sum(1) / nb.sum(1).clamp_min(1)
-    logk = -g.disp[:, None].to(q.dtype) / (st.sigma[None, :] * (m[:, None] + st.eps))
-    kern = torch.zeros(n, dtype=torch.bool)
-    kern[g.stgd_nodes] = True
-    logk = logk * kern[:, None]
-    att = nb.bool() | torch.diag(kern)
-    logit = torch.einsum("ihd,jhd->ijh", q, k) / math.sqrt(dk) + logk[None, :, :]
-    w = torch.softmax(logit.masked_fill(~att[..., None], float("-inf")), 1).nan_to_num(0.0)
-    z = torch.einsum("ijh,jhd->ihd", w, v).reshape(n, D)
-    zb = st.o_z(z)
-    zz = st.norm(st.ffn(zb) + zb) * kern[:, None]
-    return zz.view(n, H, dk), kern
-
-
-def dense_gate(layer, q, k, prev, z=None, zmask=None):
+def loop_gate(layer, q, k, prev, z=None, zmask=None):
+    """Eqs 23-24 / 34-36 (convex, parallel) node by node: the plainest form, checks the dense reference gate."""
     gate, dk = layer.gate, D // H
     a_q = (q * k * gate.w_q).sum(-1) / math.sqrt(dk) + gate.b_q
     out = q.clone()
@@ -88,33 +46,62 @@ def dense_gate(layer, q, k, prev, z=None, zmask=None):
     return out
 
 
-def _dsg_graph(cfg, seed=0):
+def _graphs(cfg, seed=0):
     b = collate_graphs([random_hsg(seed, num_frames=4, num_objects=3), random_hsg(seed + 1, num_frames=3,
                                                                                    num_objects=4)])
-    return build_graphs(cfg, b)["dsg"]
+    return build_graphs(cfg, b)
 
 
-@pytest.mark.parametrize("kind", ["gtrm", "rgtrm", "stgd"])
-def test_layer_matches_dense_reference(kind):
-    cfg = FinstaConfig.preset("small", d_model=D, heads=H)
-    g = _dsg_graph(cfg)
-    layer = GTrmLayer(D, H, recurrent=kind != "gtrm", stgd=kind == "stgd").double().eval()
+def _dsg_graph(cfg, seed=0):
+    return _graphs(cfg, seed)["dsg"]
+
+
+LAYER_KINDS = {  # name: GTrmLayer keyword arguments
+    "gtrm": {},
+    "gtrm_clamp5": {"softmax": "clamp5"},
+    "rgtrm": {"recurrent": True},
+    "rgtrm_literal_scan": {"recurrent": True, "gate": "literal", "recurrence": "query_scan"},
+    "stgd": {"recurrent": True, "stgd": True},
+    "stgd_multiplicative_scan": {"recurrent": True, "stgd": True, "stgd_attention": "multiplicative",
+                                 "recurrence": "query_scan"},
+}
+
+
+@pytest.mark.parametrize("graph", ["tsg", "dsg", "hsg"])
+@pytest.mark.parametrize("kind", list(LAYER_KINDS))
+def test_layer_matches_dense_reference(kind, graph):
+    cfg = FinstaConfig.preset("small", d_model=D, heads=H, temporal_attention_edges=graph == "hsg")
+    g = _graphs(cfg)[graph]
+    layer = GTrmLayer(D, H, **LAYER_KINDS[kind]).double().eval()
     h = torch.randn(g.num_nodes, D, dtype=torch.float64)
     e = torch.randn(g.num_stream, D, dtype=torch.float64)
     e_aux = torch.randn(2, D, dtype=torch.float64)
     assert g.num_stream < g.num_edges
     ho, eo, _ = layer(h, e, g, e_aux)
-    q, k, v = layer.qkv(h).view(-1, 3, H, D // H).unbind(1)
-    if kind == "gtrm":
-        qh = q
-    elif kind == "rgtrm":
-        qh = dense_gate(layer, q, k, g.prev)
-    else:
-        z, zm = dense_stgd(layer, q, k, v, g)
-        qh = dense_gate(layer, q, k, g.prev, z, zm)
-    hr, er = dense_attention(layer, h, full_edges(e, e_aux, g), g.edge_index, qh, g.num_stream)
-    torch.testing.assert_close(ho, hr, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(eo, er, atol=1e-5, rtol=1e-5)
+    hr, er = dense_gtrm_layer(layer, h, e, g, e_aux)
+    torch.testing.assert_close(ho, hr, atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(eo, er, atol=1e-7, rtol=1e-7)
+
+
+@pytest.mark.parametrize("graph", ["dsg", "hsg"])
+def test_gat_matches_dense_reference(graph):
+    g = _graphs(FinstaConfig.preset("small", d_model=D, heads=H))[graph]
+    layer = GATLayer(D, H).double().eval()
+    h = torch.randn(g.num_nodes, D, dtype=torch.float64)
+    e = torch.randn(g.num_stream, D, dtype=torch.float64)
+    ho, eo, _ = layer(h, e, g)
+    torch.testing.assert_close(ho, dense_gat_layer(layer, h, g), atol=1e-7, rtol=1e-7)
+    assert eo is e  # no edge stream
+
+
+@pytest.mark.parametrize("with_z", [False, True])
+def test_dense_reference_gate_matches_node_loop(with_z):
+    g = _dsg_graph(FinstaConfig.preset("small", d_model=D, heads=H))
+    layer = GTrmLayer(D, H, recurrent=True, stgd=True).double()
+    q, k, z = (torch.randn(g.num_nodes, H, D // H, dtype=torch.float64) for _ in range(3))
+    zmask = (torch.rand(g.num_nodes) > 0.5) if with_z else None
+    z = z if with_z else None
+    torch.testing.assert_close(dense_gate(layer.gate, q, k, g.prev, z, zmask), loop_gate(layer, q, k, g.prev, z, zmask))
 
 
 def test_rgtrm_with_gate_disabled_is_exactly_gtrm():
