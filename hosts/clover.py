@@ -92,7 +92,7 @@ SPEC = register_host(HostSpec(
         "", "latest.pth", "a Clover checkpoint trained with the official code (mmcv work_dir latest.pth or "
         "epoch_N.pth)",
         "nowhere: the authors released no weights (README to-do, LeeYN-43/Clover@fa05f2e); train one with "
-        "LeeYN-43/Clover configs/exp_local/pretrain_webvid_cc3m.py, or smoke-test with host.init=random")},
+        "LeeYN-43/Clover configs/exp_local/pretrain_webvid_cc3m.py, or smoke-test with host.options.random_init=true")},
     params="258M", pretrain_data="5.3M", paper="Huang et al., Clover, CVPR 2023",
     code="https://github.com/LeeYN-43/Clover", license="Apache-2.0", status="implemented", display="Clover", order=70,
     parity="tests/hosts/test_hosts_clover.py::test_parity_with_official_code",
@@ -483,6 +483,9 @@ def build_clover(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None,
     cfg.setdefault("max_words", CLOVER_SIZES["base"]["max_words"])
     host = CloverHost(spec, cfg.pop("text_config"), tok, **cfg)
     if state is not None:
-        host.load_report = {**load_clover_state(host, state, checkpoint, strict), "dropped": dropped}
+        report = load_clover_state(host, state, checkpoint, strict)
+        if any(k.startswith("caption_decoder.") for k in report["missing"]):  # official file: no decoder
+            host.caption_decoder.init_embeddings(host.text_backbone.bert.embeddings)
+        host.load_report = {**report, "dropped": dropped}
     return host
 
