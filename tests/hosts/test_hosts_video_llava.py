@@ -144,13 +144,13 @@ def test_parity_with_transformers_class(tmp_path):
     with torch.no_grad():
         want = ref(input_ids=seq.input_ids, attention_mask=seq.mask.long(), position_ids=seq.position_ids,
                    pixel_values_videos=video, output_hidden_states=True)
-        out = host._llm(seq, host.video_features(video)[2], hidden=True)
+        out = host._llm(seq, host.video_tokens(video).tokens, hidden=True)
         logits = host.model.lm_head(out.last_hidden_state)
         m = seq.mask
         torch.testing.assert_close(out.hidden_states[1][m], want.hidden_states[1][m], rtol=0, atol=1e-5)
         torch.testing.assert_close(logits[m], want.logits[m], rtol=0, atol=1e-5)
         host.model.model.multi_modal_projector.linear_1.weight[0, 0] += 0.05
-        bad = host.model.lm_head(host._llm(seq, host.video_features(video)[2]).last_hidden_state)
+        bad = host.model.lm_head(host._llm(seq, host.video_tokens(video).tokens).last_hidden_state)
     assert (bad[m] - want.logits[m]).abs().max() > 1e-4
 
 
