@@ -131,10 +131,11 @@ class DSGBatch:
 
     @property
     def prev(self) -> Tensor:
-        """``[N]`` long temporal-coreference predecessor (-1 none), derived from ``temporal_index``."""
+        """``[N]`` long temporal-coreference predecessor (-1 none), derived from ``temporal_index``: the
+        ``Q^{t-1}`` node of Eq 23 (Eq 4 edges, one-to-one by Eq 1's matching)."""
         p = torch.full((self.num_nodes,), -1, dtype=torch.long, device=self.node_type.device)
         if self.temporal_index.numel():
-            p[self.temporal_index[1]] = self.temporal_index[0]
+            p[self.temporal_index[1]] = self.temporal_index[0]  # prev(i) along e_{t-1 -> t} (Eqs 4, 23)
         return p
 
 

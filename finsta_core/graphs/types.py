@@ -94,8 +94,8 @@ def _check_endpoint_types(where: str, edge_index: Tensor, edge_type: Tensor, nod
 
 @dataclass
 class TextualSceneGraph:
-    """TSG of one caption (sec 3.2): objects, attributes, predicates (every predicate is a node) and
-    adverb attributes of predicates.
+    """TSG of one caption (sec 3.2, Eqs 5-6: ``G^T = (V^T; E^T)``, ``v_i^T = (c_i)``): objects, attributes,
+    predicates (every predicate is a node) and adverb attributes of predicates.
 
     Attributes:
         caption: the source text.
@@ -159,8 +159,9 @@ class TextualSceneGraph:
 
 @dataclass
 class DynamicSceneGraph:
-    """DSG of one video (sec 3.1): per keyframe object, attribute and relation nodes, plus temporal
-    coreference edges between consecutive keyframes (Eq 1).
+    """DSG of one video (sec 3.1, Eqs 2-4): per keyframe ``G_t^D`` object, attribute and relation nodes
+    ``v_i = (f_i, c_i, b_i, τ)`` (Eq 3), plus temporal coreference edges ``E_{t-1 -> t}`` between consecutive
+    keyframes (Eqs 1, 4).
 
     Attributes:
         labels: ``N`` node labels.
@@ -268,7 +269,8 @@ class DynamicSceneGraph:
 
 @dataclass
 class HolisticSceneGraph:
-    """HSG (sec 3.3): a TSG and a DSG plus cross-modal coreference edges (Eq 7).
+    """HSG (sec 3.3, Eqs 8-10): a TSG (frame ``G_0^C``, Eq 9) and a DSG (frames ``G_1..t^C``) plus cross-modal
+    coreference edges (Eqs 7, 10).
 
     Attributes:
         tsg, dsg: the two graphs (node ids are local to each).

@@ -124,18 +124,19 @@ def _attention_edges(cfg: FinstaConfig, n_real: int, edge_index: Tensor, edge_ty
 
 
 def _stgd_structure(cfg: FinstaConfig, batch: GraphBatch, motion_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Kernel objects, neighbour pairs and displacements of Eq 30 on the DSG (global DSG ids)."""
+    """Kernel objects, neighbour pairs and displacements of Eq 30 on the DSG (global DSG ids): ``D_i`` and the
+    neighbour set ``N_i`` of the kernel ``κ_i``."""
     d = batch.dsg
     n, dev = d.num_nodes, d.node_type.device
     tracked = (d.node_type == NodeType.OBJECT) & (motion_prev >= 0)
     disp = torch.zeros(n, device=dev)
     if tracked.any():
         idx = tracked.nonzero().flatten()
-        disp[idx] = (d.centers[idx] - d.centers[motion_prev[idx]]).pow(2).sum(1)
+        disp[idx] = (d.centers[idx] - d.centers[motion_prev[idx]]).pow(2).sum(1)  # D_i = ‖p_i - p_prev(i)‖² (Eq 30)
     subj, obj = relation_ends(d.node_type, d.edge_index, d.edge_type, n)
     rel = (subj >= 0) & (obj >= 0)
     s, o = subj[rel], obj[rel]
-    keep = tracked[s] & tracked[o] & (s != o)
+    keep = tracked[s] & tracked[o] & (s != o)  # N_i: tracked objects sharing a relation with i (Eq 30)
     pj = torch.cat([s[keep], o[keep]])
     pi = torch.cat([o[keep], s[keep]])
     # objects without a tracked relation neighbour: every other tracked object of the keyframe
@@ -191,7 +192,7 @@ def build_graphs(cfg: FinstaConfig, batch: GraphBatch) -> dict[str, LayerGraph]:
     real_d = torch.arange(nd, device=dev)
     cls_d = torch.arange(nd, nd_all, device=dev) if cls else empty
     dsg = LayerGraph(nd_all, nd, dei, det, d.frame, f, prev_d, depth_d, levels_d, sn, sp, disp_d, real_d, cls_d, ds)
-    # HSG: union (TSG block first, DSG block offset by nt_all) + cross edges both ways
+    # HSG (Eqs 8-10): union (TSG block = frame G_0^C first, DSG block offset by nt_all) + cross edges both ways
     off = nt_all
     ci = batch.cross_index
     cross_e = torch.stack([ci[0], ci[1] + off])
@@ -199,7 +200,7 @@ def build_graphs(cfg: FinstaConfig, batch: GraphBatch) -> dict[str, LayerGraph]:
     hei = torch.cat([tei[:, :ts], dei[:, :ds] + off, cross_e, cross_e.flip(0), tei[:, ts:], dei[:, ds:] + off], 1)
     cet = torch.full((ci.shape[1],), EdgeType.CROSS, dtype=torch.long, device=dev)
     het = torch.cat([tet[:ts], det[:ds], cet, cet + NUM_EDGE_TYPES, tet[ts:], det[ds:]])
-    hs = ts + ds + 2 * ci.shape[1]
+    hs = ts + ds + 2 * ci.shape[1]  # E^C_{v^T <-> v^D} in both directions (Eq 10)
     prev_h = torch.cat([none_t, torch.where(prev_d >= 0, prev_d + off, prev_d)])
     if ci.numel():
         # first node of a DSG track: predecessor = linked TSG object (highest a^C when several), B.2 Eq 28

@@ -41,9 +41,9 @@ class QueryGate(nn.Module):
                      zmask: Tensor | None) -> Tensor:
         """Mixing weights ``[N, H, 3]`` for (previous query, own query, STGD feature)."""
         scale = 1.0 / math.sqrt(self.dk)
-        a_q = (q * k * self.w_q).sum(-1) * scale + self.b_q
+        a_q = (q * k * self.w_q).sum(-1) * scale + self.b_q  # a_q = <w_q, Q_i ⊙ K_i>/sqrt(d_k) + b_q (Eqs 24, 35)
         if z is not None:
-            a_z = (z * k * self.w_z).sum(-1) * scale + self.b_z
+            a_z = (z * k * self.w_z).sum(-1) * scale + self.b_z  # a_z = <w_z, Z_i ⊙ K_i>/sqrt(d_k) + b_z (Eq 36)
             zm = zmask.unsqueeze(1) & has_prev.unsqueeze(1)
         else:
             a_z, zm = torch.zeros_like(a_q), torch.zeros_like(a_q, dtype=torch.bool)
@@ -52,10 +52,10 @@ class QueryGate(nn.Module):
             neg = torch.finfo(a_q.dtype).min
             logits = torch.stack([torch.where(pm, torch.zeros_like(a_q), torch.full_like(a_q, neg)), a_q,
                                   torch.where(zm, a_z, torch.full_like(a_z, neg))], -1)
-            return logits.softmax(-1)
-        eta_q = torch.sigmoid(a_q)
-        eta_z = torch.sigmoid(a_z) * zm
-        c = torch.stack([1 - eta_q - eta_z, eta_q, eta_z], -1)
+            return logits.softmax(-1)  # π = softmax([0, a_q, a_z]), masked: convex form of Eqs 23 / 34
+        eta_q = torch.sigmoid(a_q)  # η_q (Eqs 24, 35)
+        eta_z = torch.sigmoid(a_z) * zm  # η_z (Eq 36)
+        c = torch.stack([1 - eta_q - eta_z, eta_q, eta_z], -1)  # coefficients of Eq 34 as printed
         own = torch.zeros_like(c)
         own[..., 1] = 1.0
         return torch.where(pm.unsqueeze(-1), c, own)
@@ -72,12 +72,13 @@ class QueryGate(nn.Module):
         zz = torch.zeros_like(q) if z is None else z
         prev = g.prev.clamp_min(0)
         if self.recurrence == "parallel":
+            # Q̂ = π_prev Q_prev(i) + π_q Q_i + π_z Z_i  (Eq 23; Eq 34 with the STGD term)
             q_hat = c[:, :, 0] * q.index_select(0, prev) + c[:, :, 1] * q + c[:, :, 2] * zz
         else:
             q_hat = q
             base = c[:, :, 1] * q + c[:, :, 2] * zz
             for idx in g.levels:
-                upd = c[idx, :, 0] * q_hat.index_select(0, prev[idx]) + base[idx]
+                upd = c[idx, :, 0] * q_hat.index_select(0, prev[idx]) + base[idx]  # Eqs 23 / 34 on Q̂_prev
                 q_hat = q_hat.index_copy(0, idx, upd)
         with torch.no_grad():
             sel = c[has_prev, :, :, 0]
