@@ -2,7 +2,9 @@
 
 Kinetics-400 (``FORMATS.md`` s.1): comma CSV with a header, columns addressed by name (5- or 6-column
 variants, ``is_cc`` ignored); ``label`` missing in the test file; class index = line of ``label_map_k400.txt``
-(alphabetical, as mmaction2). Sample id ``<youtube_id>_<start:06d>_<end:06d>`` (the mmaction2 clip stem).
+(alphabetical, as mmaction2). Sample id ``<youtube_id>_<start:06d>_<end:06d>`` (the mmaction2 clip stem): one
+per clip (unique in the official val and test CSVs, 19,906 and 38,685 rows, checked). ``time_start`` /
+``time_end`` go through the shared span check and must be whole seconds.
 
 SSV2 (s.2): JSON array of ``{id, label, template, placeholders}``; class =
 ``labels[template without brackets]`` from ``something-something-v2-labels.json`` (values are strings).
@@ -61,12 +63,17 @@ class Kinetics(ActionTask):
             if len(r) != len(header):
                 problems.bad(path, where, f"{len(r)} fields, header has {len(header)}")
                 continue
-            yid = r[col["youtube_id"]]
-            try:
-                t0, t1 = int(float(r[col["time_start"]])), int(float(r[col["time_end"]]))
-            except ValueError:
-                problems.bad(path, where, f"non-numeric time_start/time_end {r[col['time_start']]!r}")
+            yid = r[col["youtube_id"]].strip()
+            if not yid:
+                problems.bad(path, where, "field 'youtube_id' is empty")
                 continue
+            span = problems.span(path, where, "time_start/time_end", r[col["time_start"]], r[col["time_end"]])
+            if span is None:
+                continue
+            if any(t != int(t) for t in span):
+                problems.bad(path, where, f"field 'time_start/time_end': {span} are not whole seconds")
+                continue
+            t0, t1 = int(span[0]), int(span[1])
             label, name = None, None
             if has_label:
                 name = r[col["label"]]

@@ -13,7 +13,10 @@ problem. Lenient mode (``strict=False``) skips such records and counts them in t
 
 from __future__ import annotations
 
+import builtins
+import collections
 import csv
+import hashlib
 import io
 import json
 import os
@@ -23,7 +26,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tasks.base import RequiredFile, Sample, SplitReport, Task
+from tasks.datasets.spans import SpanError, check_span
 
 DATA_ROOT_ENV = "FINSTA_DATA_ROOT"
 _VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".gif")
@@ -55,6 +61,16 @@ class Problems:
         if len(self.report.problems) < 50:
             self.report.problems.append(msg)
 
+    def span(self, path: Path | str, record: str, field: str, start: Any, end: Any, *, allow_empty: bool = False,
+             duration: Any = None) -> tuple[float, float] | None:
+        """The checked span (:func:`tasks.datasets.spans.check_span`), or None after reporting the record
+        as bad (``<file>, <record>: field '<field>': <reason>``)."""
+        try:
+            return check_span(start, end, allow_empty=allow_empty, duration=duration)
+        except SpanError as err:
+            self.bad(path, record, f"field {field!r}: {err}")
+            return None
+
 
 # ------------------------------------------------------------------------------------------------ readers
 def read_text(path: Path) -> str:
@@ -85,11 +101,40 @@ def read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
         raise AnnotationError(f"{path}: CSV parse error: {err}") from err
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str, keys: list[str]) -> None:
+        super().__init__(key)
+        self.key, self.keys = key, keys
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a JSON object whose keys repeat is refused (``json`` keeps the last silently)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k, [key for key, _ in pairs])
+        out[k] = v
+    return out
+
+
+def _duplicate_message(err: _DuplicateKey) -> str:
+    keys = err.keys if len(err.keys) <= 6 else [*err.keys[:6], "..."]
+    return f"duplicate key {err.key!r} in a JSON object (keys {keys}); json would keep only the last value"
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` that refuses duplicate keys (raises ``_DuplicateKey``, a ValueError)."""
+    return json.loads(text, object_pairs_hook=_unique_object)
+
+
 def read_json(path: Path) -> Any:
+    """A JSON file; invalid JSON and duplicate keys in an object raise :class:`AnnotationError` naming the file."""
     try:
-        return json.loads(read_text(path))
+        return parse_json(read_text(path))
     except json.JSONDecodeError as err:
         raise AnnotationError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+    except _DuplicateKey as err:
+        raise AnnotationError(f"{path}: {_duplicate_message(err)}") from None
 
 
 def read_jsonl(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
@@ -98,9 +143,14 @@ def read_jsonl(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
         if not ln.strip():
             continue
         try:
-            yield i, json.loads(ln)
+            rec = parse_json(ln)
         except json.JSONDecodeError as err:
             problems.bad(path, f"line {i}", f"invalid JSON ({err.msg})")
+            continue
+        except _DuplicateKey as err:
+            problems.bad(path, f"line {i}", _duplicate_message(err))
+            continue
+        yield i, rec
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -108,12 +158,8 @@ class _SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "builtins" and name in {"dict", "list", "tuple", "set", "str", "int", "float"}:
-            import builtins
-
             return getattr(builtins, name)
         if module == "collections" and name in {"OrderedDict", "defaultdict"}:
-            import collections
-
             return getattr(collections, name)
         raise AnnotationError(f"refusing to unpickle {module}.{name}: caption pickles hold only dicts/lists/strings")
 
@@ -163,9 +209,50 @@ class OfficialTask(Task):
             p = options["protocol"]
             if not isinstance(p, dict):
                 raise ValueError(f"task {self.name!r}: option 'protocol' must be a mapping of VideoProtocol fields")
-            self.protocol = replace(self.protocol, **p)
+            try:
+                self.protocol = replace(self.protocol, **p)
+            except TypeError as err:
+                raise ValueError(f"task {self.name!r}: option 'protocol': {err}") from None
+        self._check_location_options()
+        self.check_options()
         self.reports: dict[str, SplitReport] = {}
         self._cache: dict[str, list[Sample]] = {}
+
+    def _check_location_options(self) -> None:
+        files = self.options.get("files")
+        if files is not None:
+            if not isinstance(files, dict):
+                raise ValueError(f"task {self.name!r}: option 'files' must be a mapping file key -> path, "
+                                 f"got {files!r}")
+            unknown = sorted(set(map(str, files)) - set(self.files))
+            if unknown:
+                raise ValueError(f"task {self.name!r}: option 'files' has unknown key(s) {unknown} "
+                                 f"(keys: {', '.join(sorted(self.files))})")
+            bad = {k: v for k, v in files.items() if not isinstance(v, (str, os.PathLike))}
+            if bad:
+                raise ValueError(f"task {self.name!r}: option 'files' values must be paths, got {bad}")
+        for key in ("video_root", "video_template"):
+            v = self.options.get(key)
+            if v is not None and not isinstance(v, (str, os.PathLike)):
+                raise ValueError(f"task {self.name!r}: option {key!r} must be a string, got {v!r}")
+
+    def check_options(self) -> None:
+        """Loader-specific option checks (choices, types), run at construction so a bad option is reported
+        before any file is read. Raise ``ValueError`` naming the task and the option."""
+
+    def bool_option(self, key: str, default: bool = False) -> bool:
+        """A true/false option, refused with a clear error when it is anything else."""
+        v = self.options.get(key, default)
+        if not isinstance(v, bool):
+            raise ValueError(f"task {self.name!r}: option {key!r} must be true or false, got {v!r}")
+        return v
+
+    def int_option(self, key: str, default: int) -> int:
+        """An integer option (``option_seed``), refused with a clear error when it is not one."""
+        v = self.options.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"task {self.name!r}: option {key!r} must be an integer, got {v!r}")
+        return v
 
     # -- paths -----------------------------------------------------------------------------------
     @property
@@ -224,23 +311,44 @@ class OfficialTask(Task):
         if missing:
             raise MissingDataError(f"task {self.name!r}: {missing[0].message()}")
         report = SplitReport(split)
-        samples = self.read_split(split, Problems(self.strict, report))
-        seen: set[str] = set()
-        for s in samples:
-            if s.id in seen:
-                raise AnnotationError(f"task {self.name!r} split {split!r}: duplicate sample id {s.id!r}")
-            seen.add(s.id)
+        problems = Problems(self.strict, report)
+        samples = self._unique(split, self.read_split(split, problems), problems)
         report.n_samples = len(samples)
         report.n_videos = len({s.video for s in samples if s.video})
         report.n_texts = sum(len(s.texts) for s in samples)
         if report.n_classes is None:
             report.n_classes = self.count_classes(samples)
+        self.count_split(samples, report)
         self.reports[split] = report
         self._cache[split] = samples
         return samples
 
+    def _unique(self, split: str, samples: list[Sample], problems: Problems) -> list[Sample]:
+        """Samples with a repeated id are refused (strict) or skipped and counted: ids name one question /
+        caption / clip, and the run store and the evaluators key predictions by them."""
+        first: dict[str, Sample] = {}
+        out = []
+        for s in samples:
+            if s.id in first:
+                files = ", ".join(str(p) for p in self.annotation_files(split))
+                problems.bad(files or f"split {split}", f"sample id {s.id!r}",
+                             f"duplicate sample id (records {_record_ref(first[s.id])} and {_record_ref(s)}); "
+                             "ids must be unique per question / caption / clip")
+                continue
+            first[s.id] = s
+            out.append(s)
+        return out
+
+    def annotation_files(self, split: str) -> list[Path]:
+        """The files holding the split's records (its required files except vocabularies and mappings)."""
+        aux = {self.path(k) for k in ("answers", "classes", "mapping") if k in self.files}
+        return [f.path for f in self.required_files(split) if f.path not in aux]
+
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
-        raise NotImplementedError
+        raise NotImplementedError(f"task {self.name!r} does not implement read_split")
+
+    def count_split(self, samples: list[Sample], report: SplitReport) -> None:
+        """Dataset-specific counts for ``report.counts`` (e.g. answers outside the vocabulary)."""
 
     def count_classes(self, samples: list[Sample]) -> int | None:
         return None
@@ -260,16 +368,20 @@ class OfficialTask(Task):
         return {**super().describe(), "eval_split": self.eval_split}
 
 
+def _record_ref(s: Sample) -> str:
+    """Where a sample came from, for messages (``line 12`` / ``row 3`` / ``record 5``), else its video."""
+    for key in ("line", "row", "record"):
+        if key in s.extra:
+            return f"{key} {s.extra[key]}"
+    return f"video {s.video}" if s.video else "?"
+
+
 def shuffled_options(correct: str, wrong: list[str], key: str, seed: int = 0) -> tuple[list[str], int]:
     """Deterministic permutation of ``[correct] + wrong`` (for files that store the answer in a fixed column).
 
     The permutation depends only on ``(seed, key)`` through SHA-256, so it is identical across runs, machines
     and Python hash seeds. Returns ``(options, answer_index)``.
     """
-    import hashlib
-
-    import numpy as np
-
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     opts = [correct, *wrong]
@@ -287,6 +399,12 @@ class AnswerVocabTask(OfficialTask):
 
     def count_classes(self, samples: list[Sample]) -> int | None:
         return len(self._vocab()) or None
+
+    def count_split(self, samples: list[Sample], report: SplitReport) -> None:
+        """Reference answers outside the vocabulary: counted (they stay in the accuracy's denominator and
+        cannot be a classifier's target), reported as ``counts["answers_outside_vocab"]``."""
+        if any(s.extra.get("in_vocab") is not None for s in samples):
+            report.counts["answers_outside_vocab"] = sum(1 for s in samples if s.extra.get("in_vocab") is False)
 
     @property
     def answer_vocab(self) -> list[str] | None:

@@ -4,7 +4,8 @@ How2QA original release ``how2QA_{train,val}_release.csv`` / ``how2QA_test_publi
 with double-quote quoting, **no header**, 7 fields ``youtube_id, [start:end], wrong_1, wrong_2, wrong_3,
 question, correct``. The correct answer is always last, so the four candidates are shuffled
 deterministically (SHA-256 of option ``option_seed`` and the record, see ``shuffled_options``). The clip is
-``[start:end]`` of the YouTube video (``extra["clip_span"]``). Sample id ``<split>_<row:05d>`` (no qid in the file).
+``[start:end]`` of the YouTube video (``extra["clip_span"]``), checked by the shared span check. Sample id
+``<split>_<row:05d>``: one per question (the file has no qid; a YouTube id carries several questions).
 
 VIOLIN ``violin_annotation.json``: object keyed by clip id; ``file``, ``split`` (train / validate / test),
 ``sub`` (subtitle entries, element 0 = text), ``statement`` (3 ``[positive, negative]`` pairs). Each statement
@@ -20,16 +21,19 @@ import re
 from tasks.base import Sample
 from tasks.datasets.common import AnnotationError, OfficialTask, Problems, read_csv_rows, read_json, shuffled_options
 
-_SPAN = re.compile(r"^\[\s*([0-9.]+)\s*:\s*([0-9.]+)\s*\]$")
+_SPAN = re.compile(r"^\[([^:\]]*):([^:\]]*)\]$")
 VIOLIN_OPTIONS = ["entailment", "contradiction"]
 
 
 class How2QA(OfficialTask):
     known_options = ("option_seed",)
 
+    def check_options(self) -> None:
+        self.int_option("option_seed", 0)
+
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         path = self.path(split)
-        seed = int(self.options.get("option_seed", 0))
+        seed = self.int_option("option_seed", 0)
         out = []
         for row, f in read_csv_rows(path):
             where = f"row {row}"
@@ -38,9 +42,12 @@ class How2QA(OfficialTask):
                 continue
             m = _SPAN.match(f[1].strip())
             if not m:
-                problems.bad(path, where, f"time span {f[1]!r} is not '[start:end]'")
+                problems.bad(path, where, f"field 2 (time span) {f[1]!r} is not '[start:end]'")
                 continue
-            t0, t1 = float(m.group(1)), float(m.group(2))
+            span = problems.span(path, where, "2 (time span)", m.group(1).strip(), m.group(2).strip())
+            if span is None:
+                continue
+            t0, t1 = span
             answers = [x.strip() for x in (f[2], f[3], f[4], f[6])]
             if not f[5].strip() or any(not a for a in answers):
                 problems.bad(path, where, "empty question or candidate answer")

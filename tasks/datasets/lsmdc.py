@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from tasks.base import Sample
-from tasks.datasets.common import OfficialTask, Problems, read_tsv, shuffled_options
+from tasks.datasets.common import AnnotationError, OfficialTask, Problems, read_tsv, shuffled_options
 
 
 def _movie(clip_id: str) -> str:
@@ -57,9 +57,12 @@ class LsmdcRetrieval(_Lsmdc):
 class LsmdcMultipleChoice(_Lsmdc):
     known_options = ("option_seed",)
 
+    def check_options(self) -> None:
+        self.int_option("option_seed", 0)
+
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         path = self.path(split)
-        seed = int(self.options.get("option_seed", 0))
+        seed = self.int_option("option_seed", 0)
         out = []
         for line, f in read_tsv(path):
             where = f"line {line}"
@@ -105,8 +108,6 @@ class LsmdcFillInBlank(_Lsmdc):
             header[0] = "key"  # pandas writes the unnamed index column with an empty header
         need = {"key", "vid_key", "blank_sentence", "answer"}
         if not need <= set(header):
-            from tasks.datasets.common import AnnotationError
-
             raise AnnotationError(f"{path}: header {header} lacks columns {sorted(need - set(header))}")
         col = {h: j for j, h in enumerate(header)}
         out = []

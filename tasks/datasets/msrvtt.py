@@ -61,6 +61,9 @@ class _Msrvtt(OfficialTask):
 class MsrvttCaptioning(_Msrvtt):
     known_options = ("split_scheme",)
 
+    def check_options(self) -> None:
+        self._scheme()
+
     def _scheme(self) -> str:
         s = self.options.get("split_scheme", "1k-A")
         if s not in ("1k-A", "full"):
@@ -122,6 +125,9 @@ class MsrvttRetrieval(_Msrvtt):
 class MsrvttQA(_Msrvtt, AnswerVocabTask):
     known_options = ("qa_format",)
 
+    def check_options(self) -> None:
+        self._format()
+
     def _format(self) -> str:
         f = self.options.get("qa_format", "clipbert")
         if f not in ("clipbert", "original"):
@@ -136,7 +142,6 @@ class MsrvttQA(_Msrvtt, AnswerVocabTask):
             req = [r for r in req if r.path == self.path("answers")] + [
                 RequiredFile(orig, f"{self.dataset} {what} ({orig.name}, split {split})", where)]
         return req
-
 
     def _vocab(self) -> dict[str, int]:
         if not self.has("answers"):

@@ -42,6 +42,9 @@ class _Msvd(OfficialTask):
 class MsvdCaptioning(_Msvd):
     known_options = ("captions",)
 
+    def check_options(self) -> None:
+        self._caption_key("test")
+
     def _caption_key(self, split: str) -> str:
         forced = self.options.get("captions")
         if forced is not None:
@@ -108,6 +111,9 @@ class MsvdCaptioning(_Msvd):
 
 class MsvdQA(_Msvd, AnswerVocabTask):
     known_options = ("qa_format",)
+
+    def check_options(self) -> None:
+        self._qa_key("test")
 
     def _qa_key(self, split: str) -> str:
         f = self.options.get("qa_format", "encode")

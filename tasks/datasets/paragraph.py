@@ -1,7 +1,8 @@
 """Video-paragraph retrieval: ActivityNet Captions and QuerYD (``FORMATS.md`` s.9-10).
 
 ActivityNet Captions ``train.json`` / ``val_1.json``: object keyed by ``v_<youtube_id>`` with ``duration``,
-``timestamps`` and ``sentences`` (same length). Paragraph = the video's sentences, each stripped (many start
+``timestamps`` and ``sentences`` (same length); each timestamp goes through the shared span check (zero-length
+segments are accepted: the official training file has two). Paragraph = the video's sentences, each stripped (many start
 with a space), joined with one space in file order (CLIP4Clip ``" ".join``). Option ``sort_by_time: true``
 orders them by start time first. One sample per video, ``texts=[paragraph]``; the sentence spans are kept in
 ``extra["sentence_spans"]``.
@@ -13,6 +14,9 @@ tarball's ``structured-symlinks/``). The descriptions of a video are fused into 
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from tasks.base import Sample
 from tasks.datasets.common import (
@@ -29,6 +33,9 @@ from tasks.datasets.common import (
 class ActivityNetParagraph(OfficialTask):
     known_options = ("sort_by_time",)
 
+    def check_options(self) -> None:
+        self.bool_option("sort_by_time")
+
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         path = self.path(split)
         data = read_json(path)
@@ -44,16 +51,14 @@ class ActivityNetParagraph(OfficialTask):
             if len(ts) != len(sents):
                 problems.bad(path, where, f"{len(sents)} sentences but {len(ts)} timestamps")
                 continue
-            try:
-                pairs = [(str(s).strip(), (float(a), float(b))) for s, (a, b) in zip(sents, ts)]
-            except (TypeError, ValueError):
-                problems.bad(path, where, "timestamps must be [start, end] pairs")
+            pairs = _sentence_spans(path, where, sents, ts, v.get("duration"), problems)
+            if pairs is None:
                 continue
             pairs = [p for p in pairs if p[0]]
             if not pairs:
                 problems.bad(path, where, "no non-empty sentence")
                 continue
-            if self.options.get("sort_by_time"):
+            if self.bool_option("sort_by_time"):
                 pairs.sort(key=lambda p: p[1][0])
             yid = vid[2:] if vid.startswith("v_") else vid
             out.append(Sample(id=vid, video=self.video_path(video_id=vid, youtube_id=yid),
@@ -61,6 +66,21 @@ class ActivityNetParagraph(OfficialTask):
                               extra={"duration": v.get("duration"), "sentences": [s for s, _ in pairs],
                                      "sentence_spans": [t for _, t in pairs]}))
         return out
+
+
+def _sentence_spans(path: Path, where: str, sents: list, ts: list, duration: Any, problems: Problems
+                    ) -> list[tuple[str, tuple[float, float]]] | None:
+    """``(stripped sentence, checked span)`` per sentence, or None after reporting the first bad timestamp."""
+    out = []
+    for j, (sent, t) in enumerate(zip(sents, ts)):
+        if not isinstance(t, (list, tuple)) or len(t) != 2:
+            problems.bad(path, where, f"field 'timestamps[{j}]' must be [start, end], got {t!r}")
+            return None
+        span = problems.span(path, where, f"timestamps[{j}]", t[0], t[1], allow_empty=True, duration=duration)
+        if span is None:
+            return None
+        out.append((str(sent).strip(), span))
+    return out
 
 
 class QuerydParagraph(OfficialTask):

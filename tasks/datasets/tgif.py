@@ -6,6 +6,12 @@
   answer vocabulary ``frameqa_trainval_ans2label.json`` (1,540 answers). The val split exists only there.
 
 Option ``qa_format``: ``original`` (default for train/test) or ``clipbert`` (always for val).
+
+Sample ids: one per question. In the original files the ``key`` column identifies the GIF (TGIF's index; the
+real test file has 13,691 questions on 7,132 keys, each key always with the same ``gif_name``), while
+``vid_id`` (``FRAMEQA<n>``) is unique per question (13,691 distinct, checked on
+``YunseokJANG/tgif-qa:dataset/Test_frameqa_question.csv``): the id is ``vid_id``, else ``<split>_<line>``.
+The ClipBERT files carry no id: ``<split>_<line index>``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class TgifFrameQA(AnswerVocabTask):
             raise ValueError(f"task {self.name!r}: qa_format must be 'original' or 'clipbert', got {f!r}")
         return f"{split}_original" if f == "original" and split != "val" else f"{split}_clipbert"
 
+    def check_options(self) -> None:
+        self._key("test")
+
     def required_files(self, split: str) -> list[RequiredFile]:
         out = []
         for key in (self._key(split), "answers"):
@@ -44,7 +53,6 @@ class TgifFrameQA(AnswerVocabTask):
         if not isinstance(v, dict):
             raise AnnotationError(f"{self.path('answers')}: expected a JSON object answer -> index")
         return {str(k): int(i) for k, i in v.items()}
-
 
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         vocab, key = self._vocab(), self._key(split)
@@ -68,18 +76,19 @@ class TgifFrameQA(AnswerVocabTask):
                     continue
                 rec = {h: f[j].strip() for h, j in col.items()}
                 rec["answer_type"] = TYPES[t]
-                recs.append((rec.get("key") or f"{split}_{line}", rec))
+                rec["line"] = line
+                recs.append((rec.get("vid_id") or f"{split}_{line}", rec))
         else:
             for line, rec in read_jsonl(path, problems):
                 if not isinstance(rec, dict) or not all(k in rec for k in ("gif_name", "question", "answer")):
                     problems.bad(path, f"line {line}", "needs 'gif_name', 'question' and 'answer'")
                     continue
-                recs.append((f"{split}_{line - 1}", rec))
+                recs.append((f"{split}_{line - 1}", {**rec, "line": line}))
         out = []
         for sid, rec in recs:
             ans = str(rec["answer"]).strip()
             out.append(Sample(id=str(sid), video=self.video_path(video_id=str(rec["gif_name"])),
                               texts=[str(rec["question"]).strip()], answer=ans, label=vocab.get(ans),
                               extra={"answer_type": rec.get("answer_type"), "in_vocab": ans in vocab,
-                                     "gif_name": rec["gif_name"]}))
+                                     "gif_name": rec["gif_name"], "gif_key": rec.get("key"), "line": rec["line"]}))
         return out

@@ -5,6 +5,10 @@ One sample per annotated segment: the clip is the ground-truth ``segment`` of th
 ``subset`` (``training`` -> train, ``validation`` -> val); the test videos have no annotations. If the
 official split lists are present they are cross-checked (videos listed but absent from the json are
 reported as problems).
+
+Sample id ``<youtube_id>_<annotation id>``: one per segment (``id`` counts 0, 1, ... within a video). Segments
+go through the shared span check (:mod:`tasks.datasets.spans`, against the video's ``duration``); a segment
+without an integer ``id``, ``segment`` or ``sentence`` is a bad record naming the video and the field.
 """
 
 from __future__ import annotations
@@ -32,20 +36,32 @@ class YouCook2Captioning(OfficialTask):
                 continue
             videos.add(f"{v.get('recipe_type')}/{yid}")
             video = self.video_path(video_id=yid, subset=v["subset"], recipe_type=v.get("recipe_type", ""))
-            for a in anns:
-                where = f"video {yid} annotation {a.get('id') if isinstance(a, dict) else a!r}"
-                try:
-                    t0, t1 = (float(x) for x in a["segment"])
-                    sentence = str(a["sentence"]).strip()
-                except (KeyError, TypeError, ValueError):
-                    problems.bad(path, where, "needs 'segment': [start, end] and 'sentence'")
+            for k, a in enumerate(anns):
+                where = f"video {yid} annotation #{k}"
+                if not isinstance(a, dict):
+                    problems.bad(path, where, f"annotation must be an object, got {a!r:.60}")
                     continue
-                if not sentence or t1 <= t0:
-                    problems.bad(path, where, f"empty sentence or empty segment [{t0}, {t1}]")
+                aid = a.get("id")
+                if isinstance(aid, bool) or not isinstance(aid, int):
+                    problems.bad(path, where, f"field 'id' must be the segment's integer id, got {aid!r}")
                     continue
-                out.append(Sample(id=f"{yid}_{a['id']}", video=video, texts=[sentence], references=[sentence],
+                where = f"video {yid} annotation id {aid}"
+                seg = a.get("segment")
+                if not isinstance(seg, (list, tuple)) or len(seg) != 2:
+                    problems.bad(path, where, f"field 'segment' must be [start, end], got {seg!r}")
+                    continue
+                span = problems.span(path, where, "segment", seg[0], seg[1], duration=v.get("duration"))
+                if span is None:
+                    continue
+                t0, t1 = span
+                sentence = str(a.get("sentence") or "").strip()
+                if not sentence:
+                    problems.bad(path, where, "field 'sentence' is missing or empty")
+                    continue
+                out.append(Sample(id=f"{yid}_{aid}", video=video, texts=[sentence], references=[sentence],
                                   spans=[(t0, t1)], extra={"clip_span": (t0, t1), "recipe_type": v.get("recipe_type"),
-                                                           "duration": v.get("duration")}))
+                                                           "duration": v.get("duration"),
+                                                           "record": f"{yid}#{k}"}))
         if self.has(f"{split}_list"):
             listed = {ln for _, ln in read_lines(self.path(f"{split}_list"))}
             lost = sorted(listed - videos)

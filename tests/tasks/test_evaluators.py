@@ -184,7 +184,7 @@ def test_per_sample_records_carry_target_prediction_and_metric(policy):
     ret = [Sample(id=f"v{i}", texts=[f"t{i}", f"u{i}"]) for i in range(3)]
     preds = [{"id": f"v{i}", "text_index": k, "scores": [float(j == (i + k) % 3) for j in range(3)]}
              for i in range(3) for k in range(2) if i != 2]
-    preds += [{"id": "v2", "text_index": 0, "error": "unreadable"}, {"id": "v2", "text_index": 1, "error": "unreadable"}]
+    preds += [{"id": "v2", "text_index": k, "error": "unreadable"} for k in range(2)]
     r = make_task(TaskType.RETRIEVAL, on_failed=policy).evaluate(preds, ret)
     assert len(r.per_sample) == 6 and r.per_sample[1]["text_index"] == 1
     assert r.per_sample[0]["target"] == "v0" and r.per_sample[0]["prediction"] == "v0"
