@@ -9,7 +9,12 @@ Sampling rules (times in seconds, relative to the start of the decoded window ``
   yields more frames, T evenly spaced ones are kept.
 
 The frame returned for time t is the one on screen at t: the last decoded frame whose presentation time is
-<= t (the first frame for t before it). Frames come back as ``uint8 [T, 3, H, W]`` with the time of each
+<= t (the first frame for t before it). Decoding seeks over long gaps between wanted times
+(:data:`SEEK_AHEAD_S`), and a time the stream does not reach raises :class:`VideoDecodeError` ("truncated
+video"): a partly downloaded file whose container still declares the full duration is never padded with its
+last frame (:func:`check_video` finds such files up front, for ``harness data check``).
+
+Frames come back as ``uint8 [T, 3, H, W]`` with the time of each
 returned frame; :func:`resize_crop` resizes the short side to the protocol resolution (bilinear, antialiased)
 and crops a square (``center``, ``random`` with one offset for the whole clip, or ``none`` = squash).
 """
@@ -29,7 +34,18 @@ from tasks.base import VideoProtocol
 
 
 class VideoDecodeError(RuntimeError):
-    """A video is missing, unreadable or has no video stream (message names the file)."""
+    """A video is missing, unreadable, truncated or has no video stream (message names the file)."""
+
+
+SEEK_AHEAD_S = 5.0
+"""Seek instead of decoding on when the next wanted frame is more than this many seconds ahead. A seek lands on
+the keyframe before the target and web videos put keyframes every 2-10 s, so below this gap decoding straight
+on costs about as much as the seek."""
+
+TRUNCATION_SLACK_FRAMES = 2
+"""A wanted time may lie this many frame intervals past the last decoded frame's display interval before the
+video counts as truncated (container durations are rounded and the last frame's length is estimated from the
+average rate)."""
 
 
 @dataclass(frozen=True)
@@ -106,9 +122,18 @@ def _video_stream(c, path):
 
 
 def decode_pyav(path: str | Path, protocol: VideoProtocol, train: bool = False,
-                rng: np.random.Generator | None = None, span: tuple[float, float] | None = None
-                ) -> tuple[Tensor, Tensor]:
+                rng: np.random.Generator | None = None, span: tuple[float, float] | None = None,
+                seek_ahead_s: float | None = None, stats: dict[str, int] | None = None) -> tuple[Tensor, Tensor]:
     """Decode the protocol's frames of ``path`` (optionally only the window ``span`` in seconds).
+
+    Targets are visited in time order; when the next one lies more than ``seek_ahead_s`` (default
+    :data:`SEEK_AHEAD_S`) past the decoder's position, the decoder seeks to the keyframe before it instead of
+    decoding every frame in between. A target the video stream does not reach (a truncated download, or a
+    span past the end of the file) raises :class:`VideoDecodeError` instead of repeating the last frame: see
+    :func:`_past_end`.
+
+    Args:
+        stats: if given, filled with ``decoded`` (frames decoded) and ``seeks`` (seeks made).
 
     Returns:
         (``uint8 [T, 3, H, W]`` frames, ``float32 [T]`` presentation times in seconds from the video start).
@@ -117,6 +142,8 @@ def decode_pyav(path: str | Path, protocol: VideoProtocol, train: bool = False,
     path = Path(path)
     if not path.is_file():
         raise VideoDecodeError(f"video file not found: {path}")
+    stats = stats if stats is not None else {}
+    stats.update(decoded=0, seeks=0)
     try:
         with av.open(str(path)) as c:
             st = _video_stream(c, path)
@@ -129,9 +156,8 @@ def decode_pyav(path: str | Path, protocol: VideoProtocol, train: bool = False,
                 c.seek(0)
             end = max(end, start + 1e-3)
             targets = sample_times(end - start, protocol, train, rng, start)
-            if start > 0:
-                c.seek(int((start + t0) / st.time_base), stream=st, backward=True, any_frame=False)
-            frames, times = _pick(c.decode(st), targets, t0)
+            reader = _FrameReader(c, st, t0, SEEK_AHEAD_S if seek_ahead_s is None else float(seek_ahead_s), stats)
+            frames, times = reader.pick(targets, path, info)
     except VideoDecodeError:
         raise
     except Exception as err:  # av.error.InvalidDataError, OSError, ...
@@ -141,32 +167,120 @@ def decode_pyav(path: str | Path, protocol: VideoProtocol, train: bool = False,
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), torch.tensor(times, dtype=torch.float32)
 
 
-def _pick(decoder, targets: np.ndarray, t0: float) -> tuple[list[np.ndarray], list[float]]:
-    """Stream through decoded frames, taking for each target time the last frame shown at or before it."""
-    order = np.argsort(targets, kind="stable")
-    out: list = [None] * len(targets)
-    out_t = [0.0] * len(targets)
-    k, prev, prev_t = 0, None, 0.0
-    cached_src, cached = None, None  # convert each chosen frame to RGB once, even if picked repeatedly
-    for frame in decoder:
-        ft = (float(frame.time) - t0) if frame.time is not None else prev_t
-        while k < len(order) and ft > targets[order[k]] + 1e-6:
-            src, src_t = (prev, prev_t) if prev is not None else (frame, ft)
-            if src is not cached_src:
-                cached_src, cached = src, src.to_ndarray(format="rgb24")
-            out[order[k]], out_t[order[k]] = cached, src_t
-            k += 1
-        if k >= len(order):
-            break
-        prev, prev_t = frame, ft
-    if prev is not None:
-        last = prev.to_ndarray(format="rgb24") if k < len(order) else None
-        while k < len(order):  # targets past the last frame: the last frame stays on screen
-            out[order[k]], out_t[order[k]] = last, prev_t
-            k += 1
-    if any(o is None for o in out):
-        return [], []
-    return out, out_t
+def _past_end(t: float, last_t: float, interval: float | None) -> bool:
+    """True when time ``t`` lies beyond what the last decoded frame (shown at ``last_t``) can cover: more than
+    ``TRUNCATION_SLACK_FRAMES`` frame intervals after that frame's own display interval."""
+    if interval is None:
+        return False
+    return t > last_t + (1 + TRUNCATION_SLACK_FRAMES) * interval + 1e-6
+
+
+class _FrameReader:
+    """Streams decoded frames of one video stream, seeking forward over long gaps between target times."""
+
+    def __init__(self, container, stream, t0: float, seek_ahead_s: float, stats: dict[str, int]) -> None:
+        self.c, self.st, self.t0, self.seek_ahead_s, self.stats = container, stream, t0, seek_ahead_s, stats
+        self.decoder = None
+        self.prev = None  # (frame, time) of the last frame at or before the current target
+        self.nxt = None  # (frame, time) decoded but not yet reached
+        self.from_start = True  # the decoder started at the beginning of the stream (no seek)
+
+    def _next(self):
+        frame = next(self.decoder, None)
+        if frame is None:
+            return None
+        self.stats["decoded"] += 1
+        prev_t = self.prev[1] if self.prev else 0.0
+        return frame, ((float(frame.time) - self.t0) if frame.time is not None else prev_t)
+
+    def _position(self) -> float:
+        if self.nxt is not None:
+            return self.nxt[1]
+        return self.prev[1] if self.prev is not None else 0.0
+
+    def _seek(self, t: float) -> None:
+        self.c.seek(int((t + self.t0) / self.st.time_base), stream=self.st, backward=True, any_frame=False)
+        self.decoder, self.prev, self.nxt, self.from_start = self.c.decode(self.st), None, None, False
+        self.stats["seeks"] += 1
+
+    def _restart(self) -> None:
+        self.c.seek(0)
+        self.decoder, self.prev, self.nxt, self.from_start = self.c.decode(self.st), None, None, True
+
+    def _advance(self, t: float) -> None:
+        """Decode until the next frame is shown after ``t``; ``prev`` is then the frame on screen at ``t``."""
+        while True:
+            if self.nxt is None:
+                self.nxt = self._next()
+                if self.nxt is None:
+                    return
+            if self.nxt[1] > t + 1e-6:
+                return
+            self.prev, self.nxt = self.nxt, None
+
+    def pick(self, targets: np.ndarray, path: Path, info: VideoInfo) -> tuple[list[np.ndarray], list[float]]:
+        """For each target time the last frame shown at or before it (the first frame for a time before it)."""
+        out: list = [None] * len(targets)
+        out_t = [0.0] * len(targets)
+        interval = 1.0 / info.fps if info.fps else None
+        cached_src, cached = None, None  # convert each chosen frame to RGB once, even if picked repeatedly
+        for i in np.argsort(targets, kind="stable"):
+            t = float(targets[i])
+            if self.decoder is None:
+                if t > self.seek_ahead_s:
+                    self._seek(t)
+                else:
+                    self._restart()
+            elif t - self._position() > self.seek_ahead_s:
+                self._seek(t)
+            self._advance(t)
+            if self.prev is None and self.nxt is not None and not self.from_start:
+                self._restart()  # the seek landed after t (unusual index): decode from the start instead
+                self._advance(t)
+            got = self.prev if self.prev is not None else self.nxt
+            if got is None:
+                raise VideoDecodeError(f"truncated or damaged video {path}: no frame decodes at or after "
+                                       f"{t:.2f} s (container duration {info.duration} s)")
+            if self.nxt is None and _past_end(t, got[1], interval):
+                raise VideoDecodeError(f"truncated video {path}: frames stop at {got[1]:.2f} s but the container "
+                                       f"says {info.duration} s (frame wanted at {t:.2f} s); re-download it")
+            if got[0] is not cached_src:
+                cached_src, cached = got[0], got[0].to_ndarray(format="rgb24")
+            out[i], out_t[i] = cached, got[1]
+        return out, out_t
+
+
+def check_video(path: str | Path, tail_s: float | None = None) -> VideoInfo:
+    """:func:`probe` plus a look at the end of the stream: decode the last ``tail_s`` seconds (default
+    :data:`SEEK_AHEAD_S`) and refuse a file whose frames stop before the duration its container declares (a
+    truncated download that still opens). Used by ``harness data check``."""
+    info = probe(path)
+    if not info.duration or not info.fps:
+        return info
+    av = _import_av()
+    tail = SEEK_AHEAD_S if tail_s is None else float(tail_s)
+    last_t = None
+    try:
+        with av.open(str(path)) as c:
+            st = _video_stream(c, path)
+            t0 = float(st.start_time * st.time_base) if st.start_time is not None and st.time_base else 0.0
+            from_t = max(0.0, info.duration - tail)
+            if from_t > 0:
+                c.seek(int((from_t + t0) / st.time_base), stream=st, backward=True, any_frame=False)
+            for frame in c.decode(st):
+                if frame.time is not None:
+                    last_t = float(frame.time) - t0
+    except Exception as err:  # a damaged tail can raise inside the demuxer or the decoder
+        if last_t is None:
+            raise VideoDecodeError(f"cannot decode the end of video {path}: {type(err).__name__}: {err}") from err
+    if last_t is None:
+        raise VideoDecodeError(f"truncated or damaged video {path}: no frame decodes in its last {tail:g} s "
+                               f"(container duration {info.duration:g} s)")
+    interval = 1.0 / info.fps
+    if _past_end(info.duration - interval, last_t, interval):
+        raise VideoDecodeError(f"truncated video {path}: frames stop at {last_t:.2f} s but the container says "
+                               f"{info.duration:g} s")
+    return info
 
 
 def decode_decord(path: str | Path, protocol: VideoProtocol, train: bool = False,

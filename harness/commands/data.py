@@ -3,10 +3,13 @@
     python -m harness data check --task msrvtt_qa --root /data/msrvtt [--split val] [--json] [--lenient]
 
 For every split (or ``--split``): the files it needs, then the number of samples, videos, texts, classes or
-answers, records skipped and problems found. Videos are checked only when some of them exist under the root
-(missing and unreadable ones are listed, at most ``--max-videos`` probed). Exit status: 0 all good, 1 problems
-found (bad records skipped in ``--lenient`` mode, missing or unreadable videos), 2 a user error (unknown task,
-no split has its files, malformed file in strict mode), printed as one ``error:`` line.
+answers, records skipped, answers outside the vocabulary and problems found. A split whose file holds no record
+(empty or header only) is reported ``[empty]``, never ``[ok]``. Videos are checked only when some of them exist
+under the root: missing ones are listed, and at most ``--max-videos`` are opened and their last seconds decoded
+(``tasks.video.check_video``), so unreadable and truncated files (frames stop before the container's duration)
+are listed too. Exit status: 0 all good, 1 problems found (bad records skipped in ``--lenient`` mode, an empty
+split, missing, unreadable or truncated videos), 2 a user error (unknown task, bad ``--option``, no split has its
+files, malformed file in strict mode), printed as one ``error:`` line.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness.errors import HarnessError
+
+# tasks.* import torch: they are imported inside the functions so that building the CLI parser (which imports
+# every command module) stays light. These are lazy imports, not cycle breakers: nothing in tasks imports harness.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,20 +45,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _options(items: list[str]) -> dict[str, Any]:
-    import yaml
-
     out = {}
     for it in items:
         key, sep, val = it.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise HarnessError(f"--option must look like KEY=VALUE, got {it!r}")
-        out[key.strip()] = yaml.safe_load(val)
+        try:
+            out[key.strip()] = yaml.safe_load(val)
+        except yaml.YAMLError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise HarnessError(f"--option {it!r}: VALUE is not valid YAML ({first})") from None
     return out
 
 
 def check_videos(samples: list, max_videos: int) -> dict[str, Any]:
-    """Missing and unreadable videos of ``samples`` (skipped entirely when none of them exists)."""
-    from tasks.video import VideoDecodeError, probe
+    """Missing, unreadable and truncated videos of ``samples`` (skipped entirely when none of them exists)."""
+    from tasks.video import VideoDecodeError, check_video
 
     paths = list(dict.fromkeys(s.video for s in samples if s.video))
     present = [p for p in paths if Path(p).is_file()]
@@ -60,7 +70,7 @@ def check_videos(samples: list, max_videos: int) -> dict[str, Any]:
     unreadable = []
     for p in present[:max_videos]:
         try:
-            probe(p)
+            check_video(p)
         except VideoDecodeError as err:
             unreadable.append(f"{p}: {err}")
     return {"checked": True, "total": len(paths), "present": len(present), "probed": min(len(present), max_videos),
@@ -78,28 +88,38 @@ def run_check(task_name: str, root: str | None, splits: list[str] | None = None,
     except UnknownNameError as err:
         raise HarnessError(str(err)) from None
     except (RegistryError, TypeError, ValueError) as err:
-        raise HarnessError(f"task {task_name!r}: {err}") from None
+        msg = str(err)
+        raise HarnessError(msg if msg.startswith(f"task {task_name!r}") else f"task {task_name!r}: {msg}") from None
     wanted = splits or list(task.splits)
     for s in wanted:
         if s not in task.splits:
             raise HarnessError(f"task {task_name!r} has no split {s!r} (splits: {', '.join(task.splits)})")
     report: dict[str, Any] = {"task": task.name, "type": task.task_type.value, "dataset": task.dataset,
-                              "root": str(getattr(task, "data_root", root)), "splits": {}}
+                              "root": str(task.data_root if task.data_root is not None else root), "splits": {}}
     status = 0
     for s in wanted:
-        missing = task.missing_files(s)
-        if missing:
-            report["splits"][s] = {"status": "absent", "missing": [m.message() for m in missing]}
-            continue
         try:
+            missing = task.missing_files(s)
+            if missing:
+                report["splits"][s] = {"status": "absent", "missing": [m.message() for m in missing]}
+                continue
             samples = task.samples(s)
         except (ValueError, OSError) as err:  # AnnotationError is a ValueError
             raise HarnessError(f"task {task_name!r} split {s!r}: {err}") from None
-        rep = task.reports[s].as_dict() if hasattr(task, "reports") and s in task.reports else {
-            "split": s, "samples": len(samples)}
+        split_report = task.report(s)
+        rep = split_report.as_dict() if split_report is not None else {
+            "split": s, "samples": len(samples), "videos": len({x.video for x in samples if x.video}),
+            "texts": sum(len(x.texts) for x in samples), "skipped": 0}
         rep["status"] = "ok"
         if rep.get("skipped"):
             rep["status"], status = "problems", 1
+        if not samples:
+            rep["status"], status = "empty", 1
+            rep.setdefault("problems", []).insert(0, "no sample: the split's file is empty or holds only a header")
+        if (rep.get("counts") or {}).get("answers_outside_vocab"):
+            rep.setdefault("problems", []).append(
+                f"{rep['counts']['answers_outside_vocab']} of {len(samples)} reference answers are outside the "
+                "answer vocabulary (kept: they count as wrong in accuracy and are ignored by a classifier's loss)")
         if videos:
             v = check_videos(samples, max_videos)
             rep["videos_check"] = v
@@ -122,8 +142,8 @@ def _text(report: dict[str, Any]) -> str:
                                                                  if len(r["missing"]) > 1 else ""))
             continue
         extra = f", {r['classes_or_answers']} classes/answers" if r.get("classes_or_answers") else ""
-        lines.append(f"  {s}: {r['samples']} samples, {r['videos']} videos, {r['texts']} texts{extra}; "
-                     f"{r['skipped']} skipped [{r['status']}]")
+        lines.append(f"  {s}: {r['samples']} samples, {r.get('videos', '?')} videos, {r.get('texts', '?')} texts"
+                     f"{extra}; {r.get('skipped', 0)} skipped [{r['status']}]")
         for k, v in (r.get("counts") or {}).items():
             lines.append(f"      {k}: {v}")
         for p in r.get("problems", [])[:10]:
@@ -134,7 +154,7 @@ def _text(report: dict[str, Any]) -> str:
                 lines.append(f"      videos: not checked ({v['reason']}, {v['total']} expected)")
             else:
                 lines.append(f"      videos: {v['present']}/{v['total']} present, {len(v['unreadable'])} unreadable "
-                             f"of {v['probed']} probed")
+                             f"or truncated of {v['probed']} checked")
                 for m in v["missing"][:10]:
                     lines.append(f"      missing video: {m}")
                 for u in v["unreadable"][:10]:

@@ -118,3 +118,60 @@ def test_loader_training_randomness_is_seeded(video):
     t2 = next(iter(make_loader(s, p, train=True, seed=1))).frame_times
     t3 = next(iter(make_loader(s, p, train=True, seed=2))).frame_times
     assert torch.equal(t1, t2) and not torch.equal(t1, t3)
+
+
+# ------------------------------------------------------------------------------------------ truncation and seeking
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory, video_writer):
+    """10 s at 10 fps, a keyframe every second, index at the front (the layout of web videos)."""
+    return video_writer(tmp_path_factory.mktemp("long") / "long.mp4", n_frames=100, fps=10, gop=10, faststart=True)
+
+
+@pytest.fixture(scope="module")
+def truncated(tmp_path_factory, long_video):
+    """The first half of the bytes of ``long_video``: it opens and still declares 10 s; frames stop at 3.5 s."""
+    data = long_video.read_bytes()
+    path = tmp_path_factory.mktemp("trunc") / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_truncated_video_raises_instead_of_repeating_the_last_frame(truncated):
+    from tasks.video import check_video
+
+    assert probe(truncated).duration == pytest.approx(10.0)  # the container still says 10 s
+    with pytest.raises(VideoDecodeError, match=r"truncated.*cut\.mp4"):
+        decode(truncated, VideoProtocol(num_frames=4, resolution=32))
+    with pytest.raises(VideoDecodeError, match=r"truncated.*cut\.mp4"):
+        check_video(truncated)
+    frames, times = decode(truncated, VideoProtocol(num_frames=2, resolution=32), span=(0.0, 3.0))  # covered part
+    assert times.tolist() == pytest.approx([0.7, 2.2])
+
+
+def test_truncated_video_is_a_counted_failure_in_the_loader(truncated, long_video):
+    samples = [Sample(id="ok", video=str(long_video)), Sample(id="cut", video=str(truncated))]
+    batch = next(iter(make_loader(samples, VideoProtocol(num_frames=4, resolution=32), batch_size=2)))
+    assert [s.id for s in batch.samples] == ["ok"] and batch.failed[0][0] == "cut"
+    assert "truncated" in batch.failed[0][1]
+
+
+def test_healthy_video_passes_check(long_video, video):
+    from tasks.video import check_video
+
+    assert check_video(long_video).duration == pytest.approx(10.0)
+    assert check_video(video).num_frames == 20
+
+
+def test_long_video_seeks_instead_of_decoding_every_frame(long_video):
+    from tasks.video import decode_pyav
+
+    p = VideoProtocol(num_frames=4, resolution=32)  # targets 1.25, 3.75, 6.25, 8.75 s -> frames 12, 37, 62, 87
+    straight, seeking = {}, {}
+    f_all, t_all = decode_pyav(long_video, p, seek_ahead_s=1000.0, stats=straight)
+    f_seek, t_seek = decode_pyav(long_video, p, seek_ahead_s=1.0, stats=seeking)
+    assert t_all.tolist() == t_seek.tolist() == pytest.approx([1.2, 3.7, 6.2, 8.7])
+    assert torch.equal(f_all, f_seek)
+    assert f_seek[:, 0].float().mean((1, 2)).tolist() == pytest.approx([120, (370 % 256), (620 % 256), (870 % 256)],
+                                                                       abs=6)
+    assert straight["seeks"] == 0 and straight["decoded"] >= 88
+    assert seeking["seeks"] == 4 and seeking["decoded"] <= 4 * 10  # at most one keyframe interval per target
