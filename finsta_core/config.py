@@ -29,9 +29,21 @@ _CHOICES = {
     "norm": ("layer", "batch"), "softmax": ("stable", "clamp5"), "readout": ("cls", "mean"),
     "recurrence": ("parallel", "query_scan"), "gate": ("convex", "literal"),
     "stgd_attention": ("additive", "multiplicative"), "tsg_encoder": ("gtrm", "gat"),
-    "dsg_encoder": ("rgtrm", "rgnn"), "nce_form": ("supcon", "milnce"), "trs_distance": ("mse", "sum"),
+    "dsg_encoder": ("rgtrm", "rgnn"), "nce_form": ("supcon", "milnce"),
+    "trs_distance": ("mse", "sum", "cos", "cos_centred", "rkd", "crd"),
     "scatter_backend": ("native", "torch_scatter", "auto"),
+    "inject_mode": ("add", "norm_gated"), "input_scale": ("paper", "unit"), "region_mode": ("ball", "hub_free"),
+    "ptc_tracks": ("pair", "subject"), "trs_proj": ("paper", "linear", "mlp"),
+    "trs_video_level": ("frame", "clip", "both"),
 }
+# The literal reading of the paper (the state before the issue-10 repairs): ``FinstaConfig.preset("small_literal")``
+# or ``FinstaConfig.preset("small", **PAPER_LITERAL)``. Every key is a repair switch; docs/paper-notes.md gives the
+# measured reason for each repaired default.
+PAPER_LITERAL: dict[str, Any] = dict(
+    inject_mode="add", input_scale="paper", region_mode="ball", region_dedup=False, ptc_tracks="pair",
+    readout_align=False, trs_proj="paper", trs_distance="mse", trs_video_level="frame",
+    positives=("threshold", "top1", "cross"), osc_hops=3, ptc_hops=4,
+)
 _POSITIVES = ("threshold", "top1", "cross")
 
 
@@ -101,6 +113,21 @@ class FinstaConfig:
     lambda_mlm: float = 0.3
     lambda_vla: float = 0.3
     scatter_backend: str = "native"
+    # issue-10 repairs (each a switch; PAPER_LITERAL restores the literal reading; docs/paper-notes.md)
+    inject_mode: str = "add"  # "add": X + P R (sec 5.2); "norm_gated": X + g * LayerNorm(P R), learned g per side
+    inject_gate_init: float = 0.1  # initial g of "norm_gated"
+    input_scale: str = "paper"  # "paper": label rows std d^-1/2 through dsg_in; "unit": N(0, 1) everywhere, label added
+    region_mode: str = "ball"  # "ball": n-hop ball; "hub_free": relation nodes join a region but do not expand it
+    region_dedup: bool = False  # same-video candidates whose region equals a positive's region leave the negatives
+    ptc_tracks: str = "pair"  # "pair": subject+object relations only; "subject": also subject-only (event) predicates,
+    #                           arity-matched cross positives
+    readout_align: bool = False  # graph-level InfoNCE: TSG readout <-> mean DSG readout, HSG text <-> HSG keyframes
+    lambda_readout: float = 0.5  # its Eq 42 weight (both stages)
+    tau_readout: float = 0.1
+    trs_proj: str = "paper"  # student-side projector: "paper" identity at equal widths else Linear; "linear"; "mlp"
+    trs_video_level: str = "frame"  # video / cross TRS on per-frame outputs, on the clip mean, or both
+    tau_trs: float = 0.1  # temperature of the contrastive distillation ("crd")
+    trs_teacher: str = ""  # "" = Finsta's readouts; "module:function" = external teacher (see finsta_core.model)
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -118,12 +145,15 @@ class FinstaConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> FinstaConfig:
-        """``"paper"`` (sec 6.1) or ``"small"`` (CPU: d = 64, 4 heads, 2 / 2 / 1 layers), then ``overrides``."""
+        """``"paper"`` (sec 6.1) or ``"small"`` (CPU: d = 64, 4 heads, 2 / 2 / 1 layers), then ``overrides``;
+        ``"paper_literal"`` / ``"small_literal"``: the same with :data:`PAPER_LITERAL` (the literal reading)."""
         presets: dict[str, dict[str, Any]] = {
             "paper": {},
             "small": dict(d_model=64, heads=4, tsg_layers=2, dsg_layers=2, hsg_layers=1, vocab_size=4096,
                           feature_dim=0, time_dim=16, dropout=0.0, cross_negatives=32),
         }
+        presets["paper_literal"] = dict(PAPER_LITERAL)
+        presets["small_literal"] = {**presets["small"], **PAPER_LITERAL}
         if name not in presets:
             raise ValueError(f"unknown Finsta preset {name!r}; choose one of {sorted(presets)}")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -6,11 +6,22 @@
 ``int`` when the first-layer token width (injection, sec 5.2) equals the pooled width (TRS, Eq 41), else a
 pair ``(first_layer_width, pooled_width)`` (or a dict with those two keys). A Linear maps a width that
 differs from ``cfg.d_model``; equal widths use the identity, as in the paper (``H = X + R``).
+
+Repairs of issue 10 (switches of :class:`FinstaConfig`, defaults measured in ``docs/paper-notes.md``):
+``inject_mode="norm_gated"`` (``X + g LayerNorm(P R)``), ``input_scale="unit"``, ``readout_align`` (a trained
+readout and HSG), ``trs_proj`` / ``trs_distance`` / ``trs_video_level`` (the transfer).
+
+External teacher hook (contract C4): ``FinstaConfig.trs_teacher = "package.module:function"`` or
+:meth:`Finsta.set_teacher`. The function is called in stage 2 as ``fn(batch, readouts, cfg)`` with the
+prepared :class:`GraphBatch` and Finsta's readouts (``tsg [B, d]``, ``dsg [F, d]``, ``hsg_text [B, d]``,
+``hsg [F, d]``) and returns a dict with the same keys and shapes (any key left out keeps Finsta's readout);
+TRS then distils those rows through the same projector and distance into the same host outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from finsta_core.config import FinstaConfig
+from finsta_core.diagnostics import alignment_diagnostics, teacher_collapse
 from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean, set_scatter_backend
 from finsta_core.graphs.types import NUM_EDGE_TYPES, EdgeType, NodeType
@@ -25,9 +37,10 @@ from finsta_core.interface import HostOutputs
 from finsta_core.nn.embed import HashedLabelEmbedding, time_embedding
 from finsta_core.nn.encoder import GraphEncoder
 from finsta_core.nn.graph import CLS_NODE, NUM_ENC_EDGE_TYPES, NUM_ENC_NODE_TYPES, SELF_EDGE, LayerGraph, build_graphs
-from finsta_core.objectives.alignment import osc_loss, ptc_loss
+from finsta_core.objectives.alignment import osc_loss, ptc_anchors, ptc_loss
+from finsta_core.objectives.contrast import symmetric_nce
 from finsta_core.objectives.inject import nearest_host_frame, pool_patches, pool_text
-from finsta_core.objectives.trs import trs_loss
+from finsta_core.objectives.trs import make_projector, trs_loss
 
 ENCODERS = ("text", "video", "cross")
 
@@ -64,6 +77,20 @@ def _lin(w: int, d: int) -> nn.Module:
     return nn.Identity() if w == d else nn.Linear(w, d)
 
 
+TeacherFn = Callable[[GraphBatch, dict[str, Tensor], FinstaConfig], dict[str, Tensor]]
+
+
+def resolve_teacher(spec: str) -> TeacherFn:
+    """``"package.module:function"`` -> the external teacher function (see the module docstring)."""
+    mod, _, name = spec.partition(":")
+    if not mod or not name:
+        raise ValueError(f"FinstaConfig.trs_teacher={spec!r}: expected 'package.module:function'")
+    fn = getattr(importlib.import_module(mod), name, None)
+    if not callable(fn):
+        raise ValueError(f"FinstaConfig.trs_teacher={spec!r}: {mod} has no callable {name!r}")
+    return fn
+
+
 class Finsta(nn.Module):
     """Scene-graph encoders and alignment objectives (Eqs 11-42); see the module docstring."""
 
@@ -73,10 +100,13 @@ class Finsta(nn.Module):
         set_scatter_backend(cfg.scatter_backend)
         d = cfg.d_model
         self.host_widths = parse_host_widths(host_widths)
-        self.label = HashedLabelEmbedding(cfg.vocab_size, d)  # shared word space for TSG and DSG labels
+        unit = cfg.input_scale == "unit"
+        # shared word space for TSG and DSG labels; "unit": rows on the N(0, 1) scale of the type embeddings
+        self.label = HashedLabelEmbedding(cfg.vocab_size, d, std=1.0 if unit else None)
         self.type_t = nn.Embedding(NUM_ENC_NODE_TYPES, d)
         self.type_d = nn.Embedding(NUM_ENC_NODE_TYPES, d)
-        self.dsg_in = nn.Linear(cfg.feature_dim + d + cfg.time_dim, d)
+        # "paper": Linear([f, label, time]); "unit": label + Linear([f, time]) (the label keeps its scale)
+        self.dsg_in = nn.Linear(cfg.feature_dim + (0 if unit else d) + cfg.time_dim, d)
         self.edge_t = nn.Embedding(NUM_ENC_EDGE_TYPES, d)
         self.edge_d = nn.Embedding(NUM_ENC_EDGE_TYPES, d)
         self.edge_h = nn.Embedding(NUM_ENC_EDGE_TYPES, d)  # fresh embeddings of HSG cross-modal edges
@@ -85,7 +115,16 @@ class Finsta(nn.Module):
         self.dsg_enc = GraphEncoder(cfg, dsg_kind, cfg.dsg_layers, stgd=cfg.stgd)
         self.hsg_enc = GraphEncoder(cfg, dsg_kind, cfg.hsg_layers, stgd=cfg.stgd)
         self.inject_proj = nn.ModuleDict({k: _lin(w[0], d) for k, w in self.host_widths.items()})
-        self.trs_proj = nn.ModuleDict({k: _lin(w[1], d) for k, w in self.host_widths.items()})
+        if cfg.inject_mode == "norm_gated":  # per encoder: LayerNorm of P R and a learned scalar gate per graph side
+            self.inject_norm = nn.ModuleDict({k: nn.LayerNorm(d) for k in self.host_widths})
+            self.inject_gate = nn.ParameterDict({k: nn.Parameter(torch.full((2,), float(cfg.inject_gate_init)))
+                                                 for k in self.host_widths})
+        self.trs_proj = nn.ModuleDict({k: make_projector(cfg.trs_proj, w[1], d) for k, w in self.host_widths.items()})
+        self._teacher: TeacherFn | None = resolve_teacher(cfg.trs_teacher) if cfg.trs_teacher else None
+
+    def set_teacher(self, fn: TeacherFn | None) -> None:
+        """Replace the TRS teacher by ``fn(batch, readouts, cfg) -> readouts`` (None: Finsta's own readouts)."""
+        self._teacher = fn
 
     # ------------------------------------------------------------------ inputs
     def _prepare(self, graphs: GraphBatch) -> GraphBatch:
@@ -122,7 +161,7 @@ class Finsta(nn.Module):
         xd = states.new_zeros(d.num_nodes, dm)
         if text:
             p, has = pool_text(tok, t.graph, t.spans)
-            xt = proj(p) * has.unsqueeze(1)
+            xt = self._scale_injection(name, 0, proj(p)) * has.unsqueeze(1)
         if video:
             obj = (d.node_type == NodeType.OBJECT).nonzero().flatten()
             t_host = enc.pooled.shape[1] if enc.pooled.dim() == 3 else int(tok.frame_index.max()) + 1 \
@@ -131,13 +170,21 @@ class Finsta(nn.Module):
             n_key = torch.bincount(d.frame_graph, minlength=b.num_graphs)[d.graph[obj]]
             hf = nearest_host_frame(d.graph[obj], d.time[obj], d.frame_local[fg], n_key, t_host, enc.frame_times)
             p, has = pool_patches(tok, d.graph[obj], d.boxes[obj], d.frame_size[d.graph[obj]], hf, t_host)
-            xd = xd.index_copy(0, obj, proj(p) * has.unsqueeze(1))
+            xd = xd.index_copy(0, obj, self._scale_injection(name, 1, proj(p)) * has.unsqueeze(1))
         return xt, xd
+
+    def _scale_injection(self, name: str, side: int, r: Tensor) -> Tensor:
+        """``P R`` as is (``inject_mode="add"``, sec 5.2) or ``g LayerNorm(P R)`` (``"norm_gated"``)."""
+        if self.cfg.inject_mode == "add":
+            return r
+        return self.inject_gate[name][side] * self.inject_norm[name](r)
 
     def _inputs(self, b: GraphBatch, host: HostOutputs | None) -> tuple[Tensor, Tensor]:
         c, t, d = self.cfg, b.tsg, b.dsg
         xt = self.label(t.words, t.word_node, t.num_nodes) + self.type_t(t.node_type)
-        parts = [self.label(d.words, d.word_node, d.num_nodes), time_embedding(d.time, c.time_dim)]
+        unit = c.input_scale == "unit"
+        lab_d = self.label(d.words, d.word_node, d.num_nodes)
+        parts = [time_embedding(d.time, c.time_dim)] if unit else [lab_d, time_embedding(d.time, c.time_dim)]
         if c.feature_dim > 0:
             if d.features is None:
                 f = xt.new_zeros(d.num_nodes, c.feature_dim)
@@ -148,6 +195,8 @@ class Finsta(nn.Module):
                 f = d.features
             parts.insert(0, f)
         xd = self.dsg_in(torch.cat(parts, 1)) + self.type_d(d.node_type)
+        if unit:
+            xd = xd + lab_d
         if self._inject_tokens("text", host):
             xt = xt + self._pool("text", host, b, True, False)[0]
         if self._inject_tokens("video", host):
@@ -199,9 +248,24 @@ class Finsta(nn.Module):
                  "edges_temporal": float(b.dsg.temporal_index.shape[1]), "edges_cross": float(b.cross_index.shape[1])}
         return b, readouts, nodes, diag
 
+    def teacher_features(self, b: GraphBatch, readouts: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The rows TRS distils: Finsta's readouts, or those of the external teacher (module docstring)."""
+        if self._teacher is None:
+            return readouts
+        ext = self._teacher(b, readouts, self.cfg)
+        bad = [k for k, v in ext.items() if k not in readouts or tuple(v.shape) != tuple(readouts[k].shape)]
+        if bad:
+            raise ValueError(f"external TRS teacher returned {bad} with unknown keys or shapes; expected "
+                             f"{ {k: tuple(v.shape) for k, v in readouts.items()} }")
+        return {**readouts, **ext}
+
     def forward(self, graphs: GraphBatch, host: HostOutputs | None = None, stage: int = 1, step: int = 0,
                 task_family: str = "generic") -> FinstaOutput:
-        """Encode and compute the losses of ``stage`` (1: OSC + PTC; 2: + TRS when a host is given).
+        """Encode and compute the losses of ``stage`` (1: OSC + PTC [+ readout]; 2: + TRS when a host is given).
+
+        ``diagnostics`` always holds the clean alignment figures and the teacher's collapse statistics
+        (``finsta_core.diagnostics.DIAG_KEYS``); in stage 2 also ``trs_<enc>`` and ``student_<enc>_cos`` /
+        ``_common``, ``teacher_<enc>_cos`` / ``_common`` of the TRS terms.
 
         ``step`` is accepted for schedule-aware callers (loss weights come from :func:`loss_weights`).
         """
@@ -221,13 +285,22 @@ class Finsta(nn.Module):
             diag |= {f"ptc_{k}": v for k, v in pd.items()}
         else:
             losses["ptc"] = zero
+        if c.readout_align:  # trains the readouts (the TRS teacher) and the HSG encoder
+            bsz = b.num_graphs
+            dsg_clip = scatter_mean(readouts["dsg"], b.dsg.frame_graph, bsz)
+            hsg_clip = scatter_mean(readouts["hsg"], b.dsg.frame_graph, bsz)
+            losses["readout"] = 0.5 * (symmetric_nce(readouts["tsg"], dsg_clip, c.tau_readout)
+                                       + symmetric_nce(readouts["hsg_text"], hsg_clip, c.tau_readout))
+        diag |= alignment_diagnostics(b, nodes["tsg"], nodes["dsg"], ptc_anchors(c, b))
+        diag |= teacher_collapse(readouts, b)
         if stage == 2 and host is not None:
             missing = [k for k in host.encoders() if k not in self.trs_proj]
             if missing:
                 raise ValueError(f"host outputs encoders {missing} that are not in host_widths "
                                  f"{sorted(self.host_widths)} given to Finsta")
-            losses["trs"], td = trs_loss(host, readouts, b, self.trs_proj, c.trs_lambda(task_family), c.trs_distance,
-                                               c.trs_detach_teacher)
+            teacher = self.teacher_features(b, readouts)
+            losses["trs"], td = trs_loss(host, teacher, b, self.trs_proj, c.trs_lambda(task_family), c.trs_distance,
+                                         c.trs_detach_teacher, c.trs_video_level, c.tau_trs)
             diag |= td
         diag["step"] = float(step)
         return FinstaOutput(losses, readouts, nodes, diag)

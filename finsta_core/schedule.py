@@ -17,7 +17,8 @@ def _lin(start_end: tuple[float, float], frac: float) -> float:
 
 
 def loss_weights(cfg: FinstaConfig, stage: int, step: int, total_steps: int) -> dict[str, float]:
-    """Eq 42 coefficients ``{"osc", "ptc", "trs", "mlm", "vla"}`` at ``step`` of a stage of ``total_steps``."""
+    """Eq 42 coefficients ``{"osc", "ptc", "trs", "mlm", "vla", "readout"}`` at ``step`` of a stage of
+    ``total_steps`` (``readout``: the ``readout_align`` repair's constant weight, 0 when it is off)."""
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 (Finsta warm-up) or 2 (joint post-training), got {stage}")
     if total_steps < 1 or step < 0:
@@ -28,6 +29,7 @@ def loss_weights(cfg: FinstaConfig, stage: int, step: int, total_steps: int) -> 
     else:
         w = {"osc": _lin(cfg.lambda_osc, frac), "ptc": _lin(cfg.lambda_ptc, frac), "trs": _lin(cfg.lambda_trs, frac),
              "mlm": float(cfg.lambda_mlm), "vla": float(cfg.lambda_vla)}
+    w["readout"] = float(cfg.lambda_readout) if cfg.readout_align else 0.0  # issue-10 repair, both stages
     if not cfg.osc:
         w["osc"] = 0.0
     if not cfg.ptc:

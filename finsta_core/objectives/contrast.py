@@ -46,13 +46,16 @@ def candidate_pairs(a_graph: Tensor, c_graph: Tensor, num_graphs: int, negatives
 
 def info_nce(anchor: Tensor, cand: Tensor, pa: Tensor, pc: Tensor, same: Tensor, tau: float, rho: float,
              positives: tuple[str, ...], form: str = "supcon",
-             cross_fn: Callable[[Tensor, Tensor], Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
+             cross_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+             cand_key: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """Contrastive loss of Eq 38 / 40 over a pair list.
 
     Args:
         anchor: ``[A, d]`` anchor regions; cand: ``[C, d]`` candidate regions.
         pa, pc, same: pairs from :func:`candidate_pairs`.
         cross_fn: ``(pa, pc) -> [P] bool`` cross-modal-edge positives (None: no such links).
+        cand_key: ``[C]`` region hash (:func:`~finsta_core.objectives.regions.region_keys`); given, a
+            non-positive candidate whose region equals one of the anchor's positives is no negative.
     Returns:
         scalar loss (mean over anchors with at least one positive) and diagnostics.
     """
@@ -72,6 +75,13 @@ def info_nce(anchor: Tensor, cand: Tensor, pa: Tensor, pc: Tensor, same: Tensor,
         pos |= is_top
     if "cross" in positives:
         pos |= cross
+    if cand_key is not None:
+        pair_key = cand_key.index_select(0, pc) * 1000003 + pa
+        dup = ~pos & torch.isin(pair_key, pair_key[pos])
+        if bool(dup.any()):
+            keep = ~dup
+            pa, pc, same, sim, s_d, pos, cross = pa[keep], pc[keep], same[keep], sim[keep], s_d[keep], pos[keep], \
+                cross[keep]
     logits = sim / tau
     lse = scatter_logsumexp(logits, pa, n_a)
     npos = scatter_sum(pos.float(), pa, n_a)
@@ -85,15 +95,11 @@ def info_nce(anchor: Tensor, cand: Tensor, pa: Tensor, pc: Tensor, same: Tensor,
         lse_pos = scatter_logsumexp(logits[pos], pa[pos], n_a)
         loss = (lse - lse_pos)[valid].mean()
     with torch.no_grad():
-        has_cross = scatter_max(cross.float(), pa, n_a) > 0
-        hit = scatter_max((is_top & cross).float(), pa, n_a) > 0
         diag = {"anchors": float(n_a), "anchors_with_pos": float(valid.sum()),
                 "pos_per_anchor": float(npos[valid].mean()) if bool(valid.any()) else 0.0,
                 "cands_per_anchor": float(pa.numel()) / max(n_a, 1),
                 "sim_pos": float(s_d[pos].mean()) if bool(pos.any()) else 0.0,
                 "sim_neg": float(s_d[~pos].mean()) if bool((~pos).any()) else 0.0}
-        if bool(has_cross.any()):
-            diag["acc_cross"] = float(hit[has_cross].float().mean())
     return loss, diag
 
 
@@ -106,3 +112,13 @@ def linked_fn(pairs_key: Tensor, n_track: int) -> Callable[[Tensor, Tensor], Ten
         return ok & torch.isin(tsg_node * n_track + dsg_root, keys)
 
     return is_linked
+
+
+def symmetric_nce(a: Tensor, b: Tensor, tau: float) -> Tensor:
+    """Symmetric InfoNCE between matched rows of ``a [B, d]`` and ``b [B, d]`` (row i of each is a pair; the
+    other rows are negatives). Used by ``FinstaConfig.readout_align`` on graph readouts; 0 for ``B < 2``."""
+    if a.shape[0] < 2:
+        return (a.sum() + b.sum()) * 0.0
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).t() / tau
+    target = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))

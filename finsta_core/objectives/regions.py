@@ -16,23 +16,79 @@ from finsta_core.graphs.batch import chain_root_depth
 from finsta_core.graphs.scatter import khop_pairs, scatter_mean
 
 
-def pool_regions(h: Tensor, centers: Tensor, edge_index: Tensor, hops: int, cache: dict | None = None,
-                 key: object = None) -> Tensor:
-    """Mean of ``h [N, d]`` over the ``hops``-hop ball of each centre -> ``[C, d]``."""
+def khop_pairs_hub_free(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int, hub: Tensor
+                        ) -> tuple[Tensor, Tensor]:
+    """Like :func:`khop_pairs` (undirected ``hops``-hop ball, centre included), but a ``hub [N]`` node (a
+    relation node) joins a ball without expanding it, unless it is the centre. In a scene graph with one
+    relation node per object pair, an n-hop ball through relation nodes covers the whole keyframe and every
+    object region is the same vector (issue 10, A3). Returns ``(ci [P], member [P])``."""
+    dev = centers.device
+    src = torch.cat([edge_index[0], edge_index[1]])
+    dst = torch.cat([edge_index[1], edge_index[0]])
+    order = torch.argsort(src, stable=True)
+    dst = dst.index_select(0, order)
+    deg = torch.bincount(src, minlength=num_nodes)
+    rowptr = torch.cumsum(deg, 0) - deg
+    ci = torch.arange(centers.numel(), device=dev)
+    visited = ci * num_nodes + centers
+    fc, fm = ci, centers
+    for _ in range(hops):
+        expand = ~hub.index_select(0, fm) | (fm == centers.index_select(0, fc))
+        fc, fm = fc[expand], fm[expand]
+        d = deg.index_select(0, fm)
+        if fm.numel() == 0 or int(d.sum()) == 0:
+            break
+        rep = torch.repeat_interleave(torch.arange(fm.numel(), device=dev), d)
+        off = torch.arange(rep.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(d, 0) - d, d)
+        nb = dst.index_select(0, rowptr.index_select(0, fm).index_select(0, rep) + off)
+        keys = torch.unique(fc.index_select(0, rep) * num_nodes + nb)
+        keys = keys[~torch.isin(keys, visited)]
+        if keys.numel() == 0:
+            break
+        visited = torch.cat([visited, keys])
+        fc, fm = keys // num_nodes, keys % num_nodes
+    return visited // num_nodes, visited % num_nodes
+
+
+def region_pairs(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int, hub: Tensor | None = None,
+                 cache: dict | None = None, key: object = None) -> tuple[Tensor, Tensor]:
+    """``(ci, member)`` of the regions (``hub`` given: hub-free balls), cached under ``key``."""
     if cache is not None and key in cache:
-        ci, mem = cache[key]
+        return cache[key]
+    if hub is None:
+        out = khop_pairs(centers, edge_index, num_nodes, hops)
     else:
-        ci, mem = khop_pairs(centers, edge_index, h.shape[0], hops)
-        if cache is not None:
-            cache[key] = (ci, mem)
+        out = khop_pairs_hub_free(centers, edge_index, num_nodes, hops, hub)
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def pool_regions(h: Tensor, centers: Tensor, edge_index: Tensor, hops: int, cache: dict | None = None,
+                 key: object = None, hub: Tensor | None = None) -> Tensor:
+    """Mean of ``h [N, d]`` over the ``hops``-hop ball (hub-free with ``hub [N]``) of each centre -> ``[C, d]``."""
+    ci, mem = region_pairs(centers, edge_index, h.shape[0], hops, hub, cache, key)
     return scatter_mean(h.index_select(0, mem), ci, centers.numel())
+
+
+_HASH_MUL = 0x9E3779B97F4A7C15 - (1 << 64)  # golden-ratio multiplier as a signed int64 (wrap-around hashing)
+
+
+def region_keys(ci: Tensor, mem: Tensor, n_centers: int) -> Tensor:
+    """A hash ``[C]`` of each region's member set: equal for two centres whose regions hold the same nodes
+    (the duplicates that OSC would otherwise use as negatives of each other)."""
+    code = (mem + 1) * _HASH_MUL
+    code = code ^ (code >> 29)
+    out = torch.zeros(n_centers, dtype=torch.long, device=mem.device)
+    return out.index_add_(0, ci, code) + torch.bincount(ci, minlength=n_centers) * 1000003
 
 
 def relation_tracks(rel: Tensor, subj: Tensor, obj: Tensor, prev: Tensor, n: int) -> Tensor:
     """Predecessor of each relation node along predicate tracks.
 
     Args:
-        rel: ``[R]`` relation node ids with a subject and an object. subj / obj: ``[n]`` ends (-1 none).
+        rel: ``[R]`` relation node ids with a subject (and an object, or none: subject-only predicates
+            continue along their subject's track). subj / obj: ``[n]`` ends (-1 none).
         prev: ``[n]`` temporal predecessor of object nodes.
     Returns:
         ``[R]`` position (into ``rel``) of the predecessor relation, or -1; one-to-one (chains).
@@ -40,12 +96,15 @@ def relation_tracks(rel: Tensor, subj: Tensor, obj: Tensor, prev: Tensor, n: int
     if rel.numel() == 0:
         return rel.new_full((0,), -1)
     s, o = subj[rel], obj[rel]
-    ps, po = prev[s], prev[o]
-    order = torch.argsort(s * n + o)
-    sk = (s * n + o)[order]
-    want = ps * n + po
+    has_o = o >= 0
+    ps = prev[s]
+    po = torch.where(has_o, prev[o.clamp_min(0)], torch.full_like(o, -1))
+    m = n + 1  # key (subject, object + 1): subject-only relations (object -1) get their own keys
+    order = torch.argsort(s * m + o + 1)
+    sk = (s * m + o + 1)[order]
+    want = ps * m + po + 1
     pos = torch.searchsorted(sk, want).clamp_max(sk.numel() - 1)
-    hit = (ps >= 0) & (po >= 0) & (sk[pos] == want)
+    hit = (ps >= 0) & (~has_o | (po >= 0)) & (sk[pos] == want)
     out = torch.where(hit, order[pos], torch.full_like(pos, -1))
     # keep one successor per predecessor (duplicate (subject, object) relations): first claim wins
     claimed = out[out >= 0]
@@ -60,23 +119,27 @@ def relation_tracks(rel: Tensor, subj: Tensor, obj: Tensor, prev: Tensor, n: int
     return out
 
 
-def track_windows(feat: Tensor, prev: Tensor, windows: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+def track_windows(feat: Tensor, prev: Tensor, windows: tuple[int, ...], with_length: bool = False
+                  ) -> tuple[Tensor, ...]:
     """Window features over chains.
 
     Args:
         feat: ``[R, d]`` per-node features; prev: ``[R]`` chain predecessor position or -1.
         windows: window lengths ``m`` (a window covers ``m + 1`` consecutive keyframes).
     Returns:
-        ``win [W, d]`` mean features and ``start [W]`` position of each window's first node.
+        ``win [W, d]`` mean features and ``start [W]`` position of each window's first node (and, with
+        ``with_length``, ``m [W]`` the window length of each).
     """
     r = feat.shape[0]
     if r == 0:
-        return feat.new_zeros(0, feat.shape[1]), torch.zeros(0, dtype=torch.long, device=feat.device)
+        empty = torch.zeros(0, dtype=torch.long, device=feat.device)
+        return (feat.new_zeros(0, feat.shape[1]), empty, empty) if with_length else (feat.new_zeros(0, feat.shape[1]),
+                                                                                      empty)
     root, depth = chain_root_depth(prev)
     order = torch.argsort(root * (int(depth.max()) + 1) + depth)
     cs = torch.cat([feat.new_zeros(1, feat.shape[1]), torch.cumsum(feat.index_select(0, order), 0)])
     root_s = root[order]
-    wins, starts = [], []
+    wins, starts, lengths = [], [], []
     ar = torch.arange(r, device=feat.device)
     for m in windows:
         end = ar + m
@@ -85,4 +148,7 @@ def track_windows(feat: Tensor, prev: Tensor, windows: tuple[int, ...]) -> tuple
         s = ar[ok]
         wins.append((cs[s + m + 1] - cs[s]) / (m + 1))
         starts.append(order[s])
+        lengths.append(torch.full_like(s, m))
+    if with_length:
+        return torch.cat(wins), torch.cat(starts), torch.cat(lengths)
     return torch.cat(wins), torch.cat(starts)

@@ -1,27 +1,79 @@
 """TRS (Eq 41, design note B.5): distil Finsta's readouts into the host's instance-level outputs.
 
-``L_TRS = λ^T dist(P_T R^T, sg(H^T)) + λ^D mean_t dist(P_D R^D_t, sg(H^D_k(t)))
-+ λ^C mean_t dist(P_C R^C_t, sg(H^C_k(t)))``
+``L_TRS = λ^T dist(P_T H^T, sg(R^T)) + λ^D mean_t dist(P_D H^D_t, sg(R^D_k(t)))
++ λ^C mean_t dist(P_C H^C_t, sg(R^C_k(t)))``
 with ``k(t)`` the keyframe nearest to host frame ``t`` (by time; by relative position without times),
-``P`` a Linear where the host width differs from Finsta's, ``sg`` stop-gradient (Finsta is the teacher) and
-``dist`` the squared L2 averaged over dims (``mse``) or summed (``sum``, Eq 41 literally). A host without an
-encoder drops that term. A host cross-modal output with no frame axis (``[B, d]``) is matched to the mean of
-the sample's HSG readouts (TSG frame 0 and keyframes 1..T).
+``P`` the student-side projector (``FinstaConfig.trs_proj``: the literal reading is the identity at equal
+widths, else a Linear), ``sg`` stop-gradient (Finsta is the teacher) and ``dist`` one of
+(``FinstaConfig.trs_distance``):
+
+* ``mse``: squared L2 averaged over dims; ``sum``: summed (Eq 41 literally). Both are minimised by
+  predicting the teacher's mean when the teacher is mostly common mode (issue 10, A5: the host collapses).
+* ``cos``: ``1 - cos``; ``cos_centred``: ``1 - cos`` after subtracting each side's batch mean (rows of the
+  term), so the shared common mode carries no reward.
+* ``rkd``: relational KD: mean squared difference of the row-by-row cosine matrices of the centred student
+  and teacher (Park et al. 2019, distance-wise form on cosine similarities).
+* ``crd``: contrastive distillation: InfoNCE of each student row against all teacher rows of the term
+  (temperature ``tau_trs``); rows that share a teacher row (host frames of one keyframe) are positives.
+
+``trs_video_level``: video / cross terms on per-frame outputs (``frame``), on their clip means (``clip``)
+or the average of both (``both``). A host without an encoder drops that term. A host cross-modal output
+with no frame axis (``[B, d]``) is matched to the mean of the sample's HSG readouts (TSG frame 0 and
+keyframes 1..T).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean
 from finsta_core.interface import EncoderOutput, HostOutputs
+from finsta_core.objectives.stats import collapse_stats
 
 
-def _dist(a: Tensor, b: Tensor, kind: str) -> Tensor:
-    sq = (a - b).pow(2)
-    return sq.mean(-1) if kind == "mse" else sq.sum(-1)
+def make_projector(kind: str, width: int, d: int) -> nn.Module:
+    """Student-side projector host width -> ``d``: ``paper`` (identity at equal widths), ``linear``, ``mlp``."""
+    if kind == "paper":
+        return nn.Identity() if width == d else nn.Linear(width, d)
+    if kind == "linear":
+        return nn.Linear(width, d)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Linear(d, d))
+    raise ValueError(f"unknown TRS projector {kind!r}: choose paper, linear or mlp")
+
+
+def distill(student: Tensor, teacher: Tensor, kind: str, key: Tensor | None = None, tau: float = 0.1) -> Tensor:
+    """Distance of Eq 41 between ``student [N, d]`` and ``teacher [N, d]`` rows (see the module docstring).
+
+    ``key [N]``: id of each row's teacher (rows with one key are positives of ``crd``); None = all distinct.
+    """
+    if kind in ("mse", "sum"):
+        sq = (student - teacher).pow(2)
+        return (sq.mean(-1) if kind == "mse" else sq.sum(-1)).mean()
+    if kind == "cos":
+        return (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()
+    n = student.shape[0]
+    s_c = student - student.mean(0, keepdim=True)
+    t_c = teacher - teacher.mean(0, keepdim=True)
+    if kind == "cos_centred":
+        if n < 2:
+            return (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()
+        return (1 - F.cosine_similarity(s_c, t_c, dim=-1)).mean()
+    if kind == "rkd":
+        if n < 2:
+            return student.sum() * 0.0
+        sn, tn = F.normalize(s_c, dim=-1), F.normalize(t_c, dim=-1)
+        return (sn @ sn.t() - tn @ tn.t()).pow(2).mean()
+    if kind == "crd":
+        logits = F.normalize(student, dim=-1) @ F.normalize(teacher, dim=-1).t() / tau
+        k = torch.arange(n, device=student.device) if key is None else key
+        pos = (k.unsqueeze(1) == k.unsqueeze(0)).float()
+        logp = logits.log_softmax(1)
+        return -((logp * pos).sum(1) / pos.sum(1)).mean()
+    raise ValueError(f"unknown TRS distance {kind!r}")
 
 
 def keyframe_for_host_frames(batch: GraphBatch, out: EncoderOutput) -> Tensor:
@@ -43,36 +95,62 @@ def keyframe_for_host_frames(batch: GraphBatch, out: EncoderOutput) -> Tensor:
     return first.unsqueeze(1) + local
 
 
+def _sample_teacher(name: str, frames: Tensor, readouts: dict[str, Tensor], batch: GraphBatch) -> Tensor:
+    """Clip-level teacher ``[B, d]``: mean keyframe readout (cross: with the HSG text readout)."""
+    b = batch.num_graphs
+    teacher = scatter_mean(frames, batch.dsg.frame_graph, b)
+    if name == "cross":
+        cnt = batch.dsg.frame_graph.bincount(minlength=b).unsqueeze(1)
+        teacher = (teacher * cnt + readouts["hsg_text"]) / (cnt + 1)
+    return teacher
+
+
 def trs_loss(host: HostOutputs, readouts: dict[str, Tensor], batch: GraphBatch, proj: nn.ModuleDict,
-             lambdas: tuple[float, float, float], distance: str = "mse", detach_teacher: bool = True
-             ) -> tuple[Tensor, dict[str, float]]:
-    """Eq 41 over the encoders the host has. ``readouts``: ``tsg [B, d]``, ``dsg [F, d]``, ``hsg_text [B, d]``,
-    ``hsg [F, d]`` (Finsta side; detached unless ``detach_teacher=False``)."""
+             lambdas: tuple[float, float, float], distance: str = "mse", detach_teacher: bool = True,
+             video_level: str = "frame", tau: float = 0.1) -> tuple[Tensor, dict[str, float]]:
+    """Eq 41 over the encoders the host has. ``readouts`` (the teacher): ``tsg [B, d]``, ``dsg [F, d]``,
+    ``hsg_text [B, d]``, ``hsg [F, d]`` (detached unless ``detach_teacher=False``).
+
+    Diagnostics: ``trs_<enc>`` per term, and the collapse statistics (mean pairwise cosine ``*_cos`` and
+    common-mode share ``*_common``) of the host's outputs (``student_<enc>``) and of the teacher rows they
+    are distilled toward (``teacher_<enc>``), measured over the batch's clips.
+    """
     b = batch.num_graphs
     if detach_teacher:
         readouts = {k: v.detach() for k, v in readouts.items()}
     terms: dict[str, Tensor] = {}
+    diag: dict[str, float] = {}
     for name, out in host.encoders().items():
         if out.pooled.shape[0] != b:
             raise ValueError(f"TRS: host {name} output has batch {out.pooled.shape[0]} but the scene-graph batch "
                              f"has {b} samples")
         r = proj[name](out.pooled)
         if name == "text":
-            terms["text"] = _dist(r.reshape(b, -1), readouts["tsg"], distance).mean()
-            continue
-        frames = readouts["dsg" if name == "video" else "hsg"]
-        if r.dim() == 2:  # no frame axis: sample-level teacher
-            teacher = scatter_mean(frames, batch.dsg.frame_graph, b)
-            if name == "cross":
-                teacher = (teacher * batch.dsg.frame_graph.bincount(minlength=b).unsqueeze(1)
-                           + readouts["hsg_text"]) / (batch.dsg.frame_graph.bincount(minlength=b) + 1
-                                                                ).unsqueeze(1)
-            terms[name] = _dist(r, teacher, distance).mean()
+            student, teacher = r.reshape(b, -1), readouts["tsg"]
+            terms["text"] = distill(student, teacher, distance, None, tau)
         else:
-            k = keyframe_for_host_frames(batch, out)
-            terms[name] = _dist(r, frames[k], distance).mean()
+            frames = readouts["dsg" if name == "video" else "hsg"]
+            clip_t = _sample_teacher(name, frames, readouts, batch)
+            if r.dim() == 2:  # no frame axis: sample-level teacher
+                student, teacher = r, clip_t
+                terms[name] = distill(r, clip_t, distance, None, tau)
+            else:
+                k = keyframe_for_host_frames(batch, out)
+                student, teacher = r.mean(1), clip_t
+                parts = []
+                if video_level in ("frame", "both"):
+                    parts.append(distill(r.reshape(-1, r.shape[-1]), frames[k].reshape(-1, frames.shape[-1]),
+                                         distance, k.reshape(-1), tau))
+                if video_level in ("clip", "both"):
+                    parts.append(distill(student, clip_t, distance, None, tau))
+                terms[name] = sum(parts) / len(parts)
+        with torch.no_grad():
+            for side, x in (("student", out.pooled.reshape(b, -1, out.pooled.shape[-1]).mean(1)),
+                            ("teacher", teacher)):
+                cos, common = collapse_stats(x.detach().float())
+                diag[f"{side}_{name}_cos"], diag[f"{side}_{name}_common"] = cos, common
     lam = dict(zip(("text", "video", "cross"), lambdas))
     if not terms:
-        return torch.zeros((), device=readouts["tsg"].device), {}
+        return torch.zeros((), device=readouts["tsg"].device), diag
     loss = sum(lam[k] * v for k, v in terms.items())
-    return loss, {f"trs_{k}": float(v.detach()) for k, v in terms.items()}
+    return loss, {**{f"trs_{k}": float(v.detach()) for k, v in terms.items()}, **diag}

@@ -149,8 +149,8 @@ def test_toy_alignment_training_improves():
         loss.backward()
         opt.step()
         dg = out.diagnostics
-        hist.append((float(out.losses["osc"].detach()), float(out.losses["ptc"].detach()), dg["osc_acc_cross"],
-                     dg["ptc_acc_cross"]))
+        hist.append((float(out.losses["osc"].detach()), float(out.losses["ptc"].detach()), dg["align_obj"],
+                     dg["align_event"]))
     print("first / last step (osc, ptc, osc_acc, ptc_acc):", hist[0], hist[-1])
     first = torch.tensor(hist[:10]).mean(0)
     last = torch.tensor(hist[-10:]).mean(0)
