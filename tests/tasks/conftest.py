@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / ".." / "shared" / "annotations"
-_SKIPPED: list[str] = []
+_MARK = "shared annotation excerpts not found"
 
 
 def annotations_dir() -> Path:
@@ -34,23 +34,23 @@ def annotations_required() -> bool:
 
 
 @pytest.fixture(scope="session")
-def annotations(request: pytest.FixtureRequest) -> Path:
+def annotations() -> Path:
     path = annotations_dir()
     if path.is_dir():
         return path
-    reason = (f"shared annotation excerpts not found at {path} (they live in ../shared/annotations beside the "
+    reason = (f"{_MARK} at {path} (they live in ../shared/annotations beside the "
               "repository; set FINSTA_ANNOTATIONS to their folder)")
     if annotations_required():
         pytest.fail(f"{reason}; CI / FINSTA_REQUIRE_ANNOTATIONS is set, so this is an error, not a skip")
     warnings.warn(f"SKIPPING annotation-fixture tests: {reason}", stacklevel=1)
-    _SKIPPED.append(request.node.nodeid)
     pytest.skip(f"NOT RUN: {reason}")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001 - pytest hook signature
     """Say at the end of the run that the loader tests on real records did not run."""
-    if _SKIPPED:
-        terminalreporter.write_sep("!", f"{len(_SKIPPED)} tasks test(s) NOT RUN: no annotation excerpts at "
+    n = sum(1 for r in terminalreporter.stats.get("skipped", []) if _MARK in str(getattr(r, "longrepr", "")))
+    if n:
+        terminalreporter.write_sep("!", f"{n} tasks test(s) NOT RUN: no annotation excerpts at "
                                         f"{annotations_dir()} (see tests/tasks/conftest.py)", red=True, bold=True)
 
 
