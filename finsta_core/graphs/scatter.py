@@ -8,10 +8,13 @@ of them at once. All are O(E * d) time and memory.
 * ``segment_softmax(logit [E, *], index [E], n) -> [E, *]`` softmax within each group of ``index``
 * ``scatter_logsumexp(logit [E], index [E], n) -> [n]`` (empty groups give ``-inf``)
 
-Backends: ``"native"`` (default; ``index_add_`` / ``scatter_reduce_``) and ``"torch_scatter"`` (needs the
-``torch-scatter`` extension compiled against the installed torch). ``"auto"`` picks torch-scatter on CUDA
-when it imports and native otherwise (PyG's own choice: native is faster on CPU). The max used to
-stabilise softmax is computed on a detached copy: it is a constant shift, so no gradient is lost.
+Backends (policy decided by measurement, ``docs/equations.md`` "Scatter backend"): ``"native"`` (the
+default; ``index_add_`` / ``scatter_reduce_``) and ``"torch_scatter"`` (opt-in; needs the ``torch-scatter``
+extension compiled against the installed torch, see ``scripts/install_scatter.sh``). ``"auto"`` (opt-in too)
+picks torch-scatter on CUDA when it imports and native otherwise (PyG's own choice). On CPU torch-scatter is
+slower for these graph ops (DSG encoder fwd+bwd 1.27x slower at d = 256, 1.03x at d = 768; issue 14), so
+nothing selects it unless asked. The max used to stabilise softmax is computed on a detached copy: it is a
+constant shift, so no gradient is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from torch import Tensor
 
 _BACKENDS = ("native", "torch_scatter", "auto")
 _backend = "native"
+INSTALL_HINT = ("torch-scatter is optional (native torch is the default, and faster on CPU). To build it: "
+                "`bash scripts/install_scatter.sh` (= `pip install --no-build-isolation torch-scatter`; it compiles "
+                "against the installed torch for several minutes). A plain `pip install torch-scatter` or "
+                "`pip install finsta[scatter]` fails: its setup.py imports torch inside pip's isolated build")
 
 
 def torch_scatter_available() -> bool:
@@ -38,12 +45,13 @@ def set_scatter_backend(name: str) -> None:
     if name not in _BACKENDS:
         raise ValueError(f"unknown scatter backend {name!r}; choose one of {_BACKENDS}")
     if name == "torch_scatter" and not torch_scatter_available():
-        raise ImportError("scatter backend 'torch_scatter' needs the torch-scatter package built for torch "
-                          f"{torch.__version__} (pip install torch-scatter); use 'native' instead")
+        raise ImportError(f"scatter backend 'torch_scatter': torch_scatter does not import here (it must be compiled "
+                          f"for torch {torch.__version__}). {INSTALL_HINT}. Or use scatter_backend='native'.")
     _backend = name
 
 
 def get_scatter_backend() -> str:
+    """The backend selected by :func:`set_scatter_backend` (``native`` unless changed)."""
     return _backend
 
 
