@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from finsta_core.graphs.types import HolisticSceneGraph, NodeType, SceneGraphError, box_centers
+from finsta_core.graphs.types import EdgeType, HolisticSceneGraph, NodeType, SceneGraphError, box_centers
 
 _WORD = re.compile(r"[^\s_/]+")
 
@@ -59,6 +59,18 @@ def chain_root_depth(prev: Tensor) -> tuple[Tensor, Tensor]:
         depth = depth + depth.index_select(0, anc)
         anc = nxt
     return anc, depth
+
+
+def relation_ends(node_type: Tensor, edge_index: Tensor, edge_type: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Subject and object node of every relation node (``-1`` where missing), ``[n]`` each, from the
+    ``SUBJ_PRED`` / ``PRED_OBJ`` edges of a (collated) scene graph."""
+    subj = torch.full((n,), -1, dtype=torch.long, device=node_type.device)
+    obj = subj.clone()
+    s = edge_type == EdgeType.SUBJ_PRED
+    o = edge_type == EdgeType.PRED_OBJ
+    subj[edge_index[1, s]] = edge_index[0, s]
+    obj[edge_index[0, o]] = edge_index[1, o]
+    return subj, obj
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from finsta_core.config import FinstaConfig
-from finsta_core.graphs.batch import GraphBatch, chain_root_depth
+from finsta_core.graphs.batch import GraphBatch, chain_root_depth, relation_ends
 from finsta_core.graphs.scatter import group_pairs
 from finsta_core.graphs.types import NUM_EDGE_TYPES, EdgeType, NodeType
 from finsta_core.nn.attend import EdgeList
@@ -26,6 +26,9 @@ READ_EDGE = 2 * NUM_EDGE_TYPES + 1
 NUM_ENC_EDGE_TYPES = 2 * NUM_EDGE_TYPES + 2
 CLS_NODE = len(NodeType)  # node-type id of a virtual readout node
 NUM_ENC_NODE_TYPES = len(NodeType) + 1
+
+__all__ = ["CLS_NODE", "NUM_ENC_EDGE_TYPES", "NUM_ENC_NODE_TYPES", "READ_EDGE", "SELF_EDGE", "LayerGraph",
+           "build_graphs", "relation_ends"]  # relation_ends lives in finsta_core.graphs.batch (re-exported)
 
 
 @dataclass
@@ -80,17 +83,6 @@ class LayerGraph:
         if static is None:
             raise ValueError("this graph has static self / readout edges: pass e_aux (their type embeddings)")
         return torch.cat([stream, static.index_select(0, self.edge_type[self.num_stream:] - SELF_EDGE)], 0)
-
-
-def relation_ends(node_type: Tensor, edge_index: Tensor, edge_type: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """Subject and object node of every relation node (``-1`` where missing), ``[n]`` each."""
-    subj = torch.full((n,), -1, dtype=torch.long, device=node_type.device)
-    obj = subj.clone()
-    s = edge_type == EdgeType.SUBJ_PRED
-    o = edge_type == EdgeType.PRED_OBJ
-    subj[edge_index[1, s]] = edge_index[0, s]
-    obj[edge_index[0, o]] = edge_index[1, o]
-    return subj, obj
 
 
 def _levels(prev: Tensor) -> tuple[Tensor, list[Tensor]]:

@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from finsta_core import FinstaConfig, collate_graphs, loss_weights
-from finsta_core.graphs.batch import chain_root_depth, label_word_hashes
+from finsta_core.graphs.batch import chain_root_depth, label_word_hashes, relation_ends
 from finsta_core.graphs.types import NodeType, SceneGraphError
 from finsta_core.interface import EncoderOutput, TokenStates
 from finsta_core.model import parse_host_widths
-from finsta_core.nn.graph import relation_ends
 from finsta_core.objectives.inject import pool_patches, pool_text
 from finsta_core.objectives.regions import relation_tracks, track_windows
 from finsta_core.objectives.trs import keyframe_for_host_frames
