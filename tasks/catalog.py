@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from tasks.base import TaskType, VideoProtocol
 from tasks.registry import TASKS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -45,8 +46,6 @@ def build_task_class(name: str) -> type:
     """The registered :class:`~tasks.base.Task` subclass of ``name`` (built once, cached)."""
     if name in _CLASSES:
         return _CLASSES[name]
-    from tasks.base import TaskType, VideoProtocol
-
     cfg = load_config(name)
     module, _, attr = str(cfg["class"]).partition(":")
     base = getattr(importlib.import_module(module), attr)

@@ -3,7 +3,8 @@ evaluation results.
 
 They live apart from :class:`tasks.base.Task` so that ``tasks.evaluators`` (which builds :class:`EvalResult`) and
 ``tasks.base`` (whose ``Task.evaluate`` calls the evaluators) import in one direction only:
-``types <- evaluators <- base``. ``tasks.base`` re-exports every name defined here.
+``types <- evaluators <- base``. ``tasks.base`` re-exports every name defined here. Nothing here imports torch
+at run time, so listing, planning and checking tasks does not load it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
+if TYPE_CHECKING:  # annotation-only: keeps ``tasks`` (registry, loaders, evaluators) free of torch at import
+    from torch import Tensor
 
-from finsta_core.graphs import HolisticSceneGraph
+    from finsta_core.graphs import HolisticSceneGraph
 
 
 class TaskType(str, Enum):

@@ -20,12 +20,14 @@ class ActionTask(OfficialTask):
     """Shared parts: class names (property, index order; None while the class file is absent) and their count."""
 
     num_classes: int = 0
+    _class_names: list[str] | None = None  # read once, on first use
 
     @property
     def class_names(self) -> list[str] | None:
+        """Class names in label-index order; None while the class file is absent."""
         if not self.has("classes"):
             return None
-        if getattr(self, "_class_names", None) is None:
+        if self._class_names is None:
             self._class_names = self._read_class_names()
         return self._class_names
 

@@ -14,6 +14,7 @@ adds a note saying so to every captioning result.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -127,8 +128,6 @@ def caption_scores(references: Mapping[str, Sequence[str]], candidates: Mapping[
     for name, module, cls in (("ROUGE-L", "pycocoevalcap.rouge.rouge", "Rouge"),
                               ("CIDEr", "pycocoevalcap.cider.cider", "Cider")):
         if name in metrics:
-            import importlib
-
             score, scores = getattr(importlib.import_module(module), cls)().compute_score(gts, res)
             corpus[name] = 100.0 * float(score)
             for k, v in zip(ids, scores):
