@@ -13,3 +13,7 @@ class PlanError(HarnessError):
 
 class ConfigError(HarnessError):
     """A config file or override is malformed (unknown key, wrong type, bad syntax)."""
+
+
+class StoreError(HarnessError):
+    """The results store cannot be used as asked (a file where a folder should be, a corrupt run file)."""

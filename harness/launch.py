@@ -7,8 +7,11 @@ Slurm job arrays; preemption-safe (checkpoint + requeue) and multi-GPU (DDP) ins
 * With ``launch.tasks_per_node * launch.nodes > 1`` every task of the job initialises
   ``torch.distributed`` (``env://`` from submitit's job environment; nccl on GPU, gloo on CPU) and the
   training loop wraps the model in DDP.
-* :func:`submit` skips runs whose store status is ``finished`` (unless ``force``), retries failed and
-  interrupted ones, and submits the rest as one job array per distinct ``launch`` section.
+* :func:`submit` skips runs that are finished (status ``finished`` and a readable ``metrics.json``; unless
+  ``force``), retries failed, dead and incomplete ones, and submits the rest as one job array per distinct
+  ``launch`` section. A run that another process is executing right now is left alone (its folder lock).
+* No executor ever waits for a keyboard: :class:`JobRunner` returns every exception as a failed result
+  (submitit's ``DebugExecutor`` would otherwise open ``pdb`` on it).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import Any
 
 import submitit
 
-from harness.jobs import RunResult, run_job, write_run_files
-from harness.plan import RunSpec
-from harness.store import RunStore
+from harness.jobs.run import RunResult, run_job, write_run_files
+from harness.spec import RunSpec
+from harness.store import RunLock, RunStore, check_store_root
 
 __all__ = ["EXECUTORS", "JobRunner", "make_executor", "submit"]
 
@@ -54,9 +57,17 @@ class JobRunner(submitit.helpers.Checkpointable):
     """The callable submitted for every run: ``JobRunner()(spec) -> RunResult``."""
 
     def __call__(self, spec: RunSpec) -> RunResult:
-        started = _init_distributed(spec.config["launch"])
+        started = False
         try:
+            started = _init_distributed(spec.config["launch"])
             return run_job(spec)
+        except Exception as err:  # noqa: BLE001 - never let an executor open pdb / hang: record and return
+            msg = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+            try:
+                RunStore(spec.store_root).set_status(spec.run_id, "failed", error=msg)
+            except OSError:
+                pass
+            return RunResult(spec.run_id, "failed", str(spec.run_dir), error=msg)
         finally:
             if started:
                 import torch.distributed as dist
@@ -111,9 +122,14 @@ def submit(runs: Sequence[RunSpec], executor: str | None = None, *, force: bool 
     results: dict[str, RunResult] = {}
     todo: list[RunSpec] = []
     for spec in runs:
+        check_store_root(spec.store_root)
         store = RunStore(spec.store_root)
-        if not force and store.state(spec.run_id) == "finished":
-            results[spec.run_id] = RunResult(spec.run_id, "skipped", str(spec.run_dir))
+        if not force and store.is_finished(spec.run_id):
+            results[spec.run_id] = RunResult(spec.run_id, "skipped", str(spec.run_dir), error="finished before")
+            continue
+        if RunLock(spec.run_dir).held_elsewhere():
+            results[spec.run_id] = RunResult(spec.run_id, "skipped", str(spec.run_dir),
+                                             error="running in another process now; not started twice")
             continue
         write_run_files(spec)
         store.set_status(spec.run_id, "pending")
@@ -144,7 +160,7 @@ def submit(runs: Sequence[RunSpec], executor: str | None = None, *, force: bool 
             except Exception as err:  # noqa: BLE001 - a crashed job (OOM kill, node failure) is recorded
                 msg = f"{type(err).__name__}: {err}".strip().splitlines()[0]
                 store = RunStore(spec.store_root)
-                if store.state(spec.run_id) != "finished":
+                if not store.is_finished(spec.run_id):
                     store.set_status(spec.run_id, "failed", error=msg)
                 results[spec.run_id] = RunResult(spec.run_id, "failed", str(spec.run_dir), error=msg)
     return [results[s.run_id] for s in runs]

@@ -1,10 +1,16 @@
-"""Planning and validation: (hosts x tasks x seeds [x sweep points]) -> :class:`RunSpec` list.
+"""Planning and validation: (hosts x tasks x seeds [x sweep points]) -> :class:`~harness.spec.RunSpec` list.
 
-Everything a user can get wrong is checked here, before any compute is spent, and reported as one
-line (:class:`~harness.errors.PlanError` / :class:`~harness.errors.ConfigError`): unknown host or task
-(with suggestions), host/task capability mismatch (``tasks.base.REQUIRED_CAPABILITIES`` against
-``HostSpec.capabilities``), catalogue-only hosts, missing data files (``Task.missing_files``), missing
-checkpoints, bad overrides, unknown Finsta options.
+Planning resolves everything a job needs, once: the host spec and weight tag, the checkpoint (through the
+hosts' own check, ``hosts.registry.resolve_checkpoint``: files and directories), the task with its data
+root and options, the post-training data, and the fingerprints of every input a config only points to
+(checkpoint, dataset root, annotation files; :mod:`harness.config.identity`), which enter the run id.
+Jobs read the spec and never re-resolve.
+
+Everything a user can get wrong is checked here, before any compute is spent, and reported as one line
+(:class:`~harness.errors.PlanError` / :class:`~harness.errors.ConfigError`): unknown host, task or mode
+(with suggestions), host/task capability mismatch (the mode registry :mod:`harness.modes`), catalogue-only
+hosts, missing data files, missing / empty / unreadable checkpoints, out-of-range values, unknown Finsta
+options, a Finsta config that cannot be imported.
 """
 
 from __future__ import annotations
@@ -12,84 +18,34 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from finsta_core.registry import RegistryError, UnknownNameError
-from harness.config import identity_view, load_config, to_container
+from harness.config import check_ranges, identity_view, load_config, to_container
+from harness.config.identity import checkpoint_fingerprint, files_fingerprint
 from harness.errors import ConfigError, PlanError
+from harness.modes import Mode, get_mode
+from harness.spec import RunSpec
 
-__all__ = ["MODES", "ZEROSHOT_CAPABILITIES", "RunSpec", "plan_runs", "split_names", "validate_finsta_options"]
-
-MODES = ("posttrain", "finetune", "zeroshot", "pretrain")
-
-# Zero-shot recipes (harness.jobs.zeroshot) and the capabilities each needs: any one alternative suffices.
-ZEROSHOT_CAPABILITIES: dict[str, tuple[frozenset[str], ...]] = {
-    "action_recognition": (frozenset({"retrieval"}),),  # text-video similarity to class-name prompts
-    "captioning": (frozenset({"generation"}),),
-    "retrieval": (frozenset({"retrieval"}),),
-    "paragraph_retrieval": (frozenset({"retrieval"}),),
-    "mc_qa": (frozenset({"multiple_choice"}),),
-    "longform_qa": (frozenset({"multiple_choice"}),),
-    "oe_qa": (frozenset({"generation"}), frozenset({"retrieval"})),  # generate, else answer-text similarity
-}
-
-
-@dataclass
-class RunSpec:
-    """One planned run: everything a job needs, picklable (paths and plain data, no models)."""
-
-    run_id: str
-    host: str
-    task: str
-    mode: str
-    seed: int
-    config: dict[str, Any]
-    store_root: str
-    task_info: dict[str, Any] = field(default_factory=dict)
-    ablation: str = ""
-    sweep: str = ""
-    sweep_param: str = ""
-    sweep_value: str = ""
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.store_root) / self.run_id
-
-    @property
-    def finsta(self) -> bool:
-        """Whether the evaluated host was post-trained with Finsta (the "Finsta-<host>" rows): a posttrain run, or a
-        fine-tune / zero-shot run of a checkpoint that a posttrain run saved (``host.finsta_posttrained``)."""
-        return self.mode == "posttrain" or bool(self.config.get("host", {}).get("finsta_posttrained", False))
-
-    @property
-    def eval_mode(self) -> str:
-        """How the run is evaluated: finetune | zeroshot | none (posttrain follows ``posttrain.then``)."""
-        if self.mode == "posttrain":
-            return str(self.config["posttrain"]["then"])
-        return "none" if self.mode == "pretrain" else self.mode
-
-    def to_dict(self) -> dict[str, Any]:
-        """What goes into ``spec.json`` (the config goes to ``config.yaml``)."""
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("config", "task_info")}
-        return {**d, **self.task_info, "finsta": self.finsta, "eval_mode": self.eval_mode}
+__all__ = ["RunSpec", "plan_runs", "split_names", "validate_finsta_options"]
 
 
 def split_names(value: str | Sequence[str]) -> list[str]:
-    """``"a,b"`` or ``["a", "b,c"]`` -> ``["a", "b", "c"]``."""
+    """``"a,b"`` or ``["a", "b,c"]`` -> ``["a", "b", "c"]`` (duplicates removed, order kept)."""
     items = [value] if isinstance(value, str) else list(value)
-    return [x.strip() for item in items for x in str(item).split(",") if x.strip()]
+    return list(dict.fromkeys(x.strip() for item in items for x in str(item).split(",") if x.strip()))
 
 
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:40]
 
 
-def _host_spec(name: str):
+def _host_spec(name: str) -> tuple[Any, str]:
     from hosts.registry import get_spec, split_host_name
 
     try:
@@ -108,45 +64,48 @@ def _host_spec(name: str):
     return spec, tag
 
 
-def _task(name: str, cfg: dict[str, Any] | None = None, extra: dict[str, Any] | None = None):
-    from tasks.registry import TASKS, create_task, task_names
+def _task_class(name: str) -> type:
+    from tasks.registry import TASKS, task_names
 
     try:
         task_names()  # imports the registration modules
-        cls = TASKS.get(name)
+        return TASKS.get(name)
     except UnknownNameError as err:
         raise PlanError(str(err)) from None
     except RegistryError as err:
         raise PlanError(f"task {name!r} cannot be loaded: {err}") from None
-    root, options = None, dict(extra or {})
-    if cfg is not None:
-        own = name == cfg["task"]["name"]
-        root = (cfg["task"]["root"] if own else None) or cfg["data"]["roots"].get(getattr(cls, "dataset", "")) or None
-        options = {**(dict(cfg["task"]["options"] or {}) if own else {}), **options}
+
+
+def _resolve_task(name: str, cfg: dict[str, Any], own: bool, extra: dict[str, Any] | None = None
+                  ) -> tuple[Any, str | None, dict[str, Any]]:
+    """The task ``name`` built once with its data root and options: ``(task, root, options)``.
+
+    The run's own task (``own``) takes ``task.root`` / ``task.options``; any task falls back to
+    ``data.roots[<dataset>]`` for its root.
+    """
+    from tasks.registry import create_task
+
+    cls = _task_class(name)
+    root = (cfg["task"]["root"] if own else None) or cfg["data"]["roots"].get(cls.dataset) or None
+    root = str(Path(root).expanduser().resolve()) if root else None
+    options = {**(dict(cfg["task"]["options"] or {}) if own else {}), **dict(extra or {})}
     try:
-        return create_task(name, root=root, **options)
+        task = create_task(name, root=root, **options)
     except (TypeError, ValueError) as err:
         raise PlanError(f"task {name!r}: bad options {options}: {err}") from None
+    return task, root, options
 
 
-def _check_capabilities(host_name: str, spec: Any, task: Any, mode: str) -> None:
-    from tasks.base import REQUIRED_CAPABILITIES
-
-    tt = task.task_type
+def _check_capabilities(host_name: str, spec: Any, task: Any, mode: Mode, cfg: dict[str, Any]) -> None:
+    tt = task.task_type.value
     have = frozenset(spec.capabilities)
-    if mode == "zeroshot":
-        options = ZEROSHOT_CAPABILITIES[tt.value]
-        if not any(opt <= have for opt in options):
-            need = " or ".join("+".join(sorted(o)) for o in options)
-            raise PlanError(f"host {host_name!r} cannot do zero-shot {tt.value} (task {task.name!r}): needs {need}, "
-                            f"host has {', '.join(sorted(have)) or 'no capabilities'}")
+    options = mode.required_capabilities(cfg, tt)
+    if not options or any(opt <= have for opt in options):
         return
-    if mode == "pretrain":
-        return
-    need = REQUIRED_CAPABILITIES[tt]
-    if not need <= have:
-        raise PlanError(f"host {host_name!r} cannot run {tt.value} task {task.name!r}: needs "
-                        f"{', '.join(sorted(need - have))}, host has {', '.join(sorted(have)) or 'no capabilities'}")
+    need = " or ".join("+".join(sorted(o - have) or sorted(o)) for o in options)
+    what = "do zero-shot" if mode.eval_mode(cfg) == "zeroshot" else "run"
+    raise PlanError(f"host {host_name!r} cannot {what} {tt} task {task.name!r}: needs {need}, "
+                    f"host has {', '.join(sorted(have)) or 'no capabilities'}")
 
 
 def _check_files(task: Any, splits: Iterable[str]) -> None:
@@ -159,26 +118,39 @@ def _check_files(task: Any, splits: Iterable[str]) -> None:
             raise PlanError(f"task {task.name!r} split {split!r}: {missing[0].message()}{more}")
 
 
-def _check_checkpoint(host_name: str, spec: Any, tag: str, cfg: dict[str, Any]) -> None:
-    ckpt = cfg["host"]["checkpoint"]
-    if ckpt:
-        if not Path(ckpt).is_file():
-            raise PlanError(f"host {host_name!r}: checkpoint file not found: {ckpt}")
-        return
-    wt = spec.tags.get(tag)
-    if wt is not None and wt.filename:
-        raise PlanError(f"host {host_name!r} needs its weights ({wt.what}, file {wt.filename}): get them from "
-                        f"{wt.source} and pass host.checkpoint=PATH")
+def _annotation_fingerprint(task: Any, splits: Iterable[str]) -> dict[str, str]:
+    """Per split, the content fingerprint of the annotation files it reads (run identity)."""
+    out = {}
+    for split in dict.fromkeys(splits):
+        if split not in task.splits:
+            continue
+        files = [f.path for f in task.required_files(split)]
+        out[split] = files_fingerprint(files) if files else ""
+    return out
 
 
-def validate_finsta_options(options: dict[str, Any], preset: str, module: str = "finsta_core") -> None:
-    """Check ``finsta.*`` keys against ``FinstaConfig`` of the Finsta API ``module`` (and the preset)."""
-    from harness.jobs.posttrain import load_finsta_api
+def _resolve_checkpoint(host_name: str, cfg: dict[str, Any]) -> tuple[str | None, str]:
+    """``(checkpoint path or None, its fingerprint)`` through the hosts' one checkpoint check (C1)."""
+    from hosts.errors import CheckpointError
+    from hosts.registry import resolve_checkpoint
 
+    if bool((cfg["host"]["options"] or {}).get("random_init", False)):
+        return None, "random_init"
     try:
-        FinstaConfig = load_finsta_api(module).FinstaConfig
+        path = resolve_checkpoint(host_name, cfg["host"]["checkpoint"] or None)
+    except CheckpointError as err:
+        raise PlanError(str(err).replace("pass checkpoint=PATH", "pass host.checkpoint=PATH")) from None
+    if path is None:
+        return None, ""
+    return str(Path(path).resolve()), checkpoint_fingerprint(path)
+
+
+def validate_finsta_options(options: dict[str, Any], preset: str) -> None:
+    """Check ``finsta.*`` keys against ``finsta_core.FinstaConfig`` and build the preset with them."""
+    try:
+        FinstaConfig = importlib.import_module("finsta_core.config").FinstaConfig
     except ImportError as err:
-        raise PlanError(f"post-training is not available: {err}") from None
+        raise PlanError(f"post-training is not available: finsta_core.config cannot be imported ({err})") from None
     names = [f.name for f in dataclasses.fields(FinstaConfig)]
     for key in options:
         if key not in names:
@@ -191,21 +163,34 @@ def validate_finsta_options(options: dict[str, Any], preset: str, module: str = 
         raise ConfigError(f"Finsta config (preset {preset!r}) rejected the overrides: {err}") from None
 
 
-def _splits_needed(cfg: dict[str, Any], task: Any, mode: str) -> list[str]:
-    eval_split = cfg["run"]["eval_split"] or task.eval_split
-    eval_mode = cfg["posttrain"]["then"] if mode == "posttrain" else mode
-    if eval_mode == "finetune":
-        return ["train", eval_split] if "train" in task.splits else [eval_split]
-    if eval_mode == "zeroshot":
-        return [eval_split]
-    return []
-
-
-def _run_id(host: str, task: Any, mode: str, seed: int, cfg: dict[str, Any], labels: dict[str, str]) -> str:
+def _run_id(host: str, task: Any, mode: str, seed: int, cfg: dict[str, Any], labels: dict[str, str],
+            inputs: dict[str, Any]) -> str:
     ident = {"host": host, "task": task.name, "task_fingerprint": task.fingerprint(), "mode": mode, "seed": seed,
-             "config": identity_view(cfg), "labels": labels}
+             "config": identity_view(cfg), "labels": labels, "inputs": inputs}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{_slug(host)}-{_slug(task.name)}-{mode}-s{seed}-{digest}"
+
+
+def _posttrain_data(cfg: dict[str, Any], task: Any, root: str | None, options: dict[str, Any],
+                    check_files: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolve the post-training data task (``posttrain.data``, default the run's task): its resolved part of
+    the spec and its input fingerprints."""
+    pt = cfg["posttrain"]
+    validate_finsta_options(dict(cfg["finsta"]), cfg["finsta_preset"])
+    name = pt["data"] or task.name
+    data_opts = dict(pt.get("data_options") or {})
+    if name == task.name and not data_opts:
+        data_task, data_root, data_options = task, root, options
+    else:
+        data_task, data_root, data_options = _resolve_task(name, cfg, own=False, extra=data_opts)
+    split = str(pt["split"])
+    if check_files:
+        _check_files(data_task, [split])
+    resolved = {"posttrain_task": data_task.name, "posttrain_root": data_root, "posttrain_options": data_options,
+                "posttrain_split": split}
+    inputs = {"posttrain_task": data_task.name, "posttrain_fingerprint": data_task.fingerprint(),
+              "posttrain_root": data_root, "posttrain_annotations": _annotation_fingerprint(data_task, [split])}
+    return resolved, inputs
 
 
 def plan_runs(host: str | Sequence[str], task: str | Sequence[str], mode: str = "finetune",
@@ -216,55 +201,60 @@ def plan_runs(host: str | Sequence[str], task: str | Sequence[str], mode: str = 
 
     Args:
         host, task: names (comma-separated strings or lists).
-        mode: ``posttrain | finetune | zeroshot | pretrain``.
-        seeds: seeds (default: ``run.seeds`` of the config).
+        mode: a mode of :mod:`harness.modes` (``posttrain | finetune | zeroshot | pretrain``).
+        seeds: seeds (default: ``run.seeds`` of the config); duplicates are planned once.
         overrides: ``key=value`` config overrides; experiment: YAML file layered before them.
         store_root: results root (default ``store.root`` of the config).
+        check_files: check the data files of the splits the runs read.
         labels: ``ablation``, ``sweep``, ``sweep_param``, ``sweep_value`` (tables; part of the run id).
 
     Raises:
         PlanError / ConfigError: the first problem found, as one line.
     """
-    if mode not in MODES:
-        close = difflib.get_close_matches(mode, MODES, n=1)
-        raise PlanError(f"unknown mode {mode!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                        + f" (modes: {', '.join(MODES)})")
+    try:
+        mode_obj = get_mode(mode)
+    except UnknownNameError as err:
+        raise PlanError(str(err)) from None
     labels = {k: str(v) for k, v in (labels or {}).items() if v not in (None, "")}
     hosts, tasks = split_names(host), split_names(task)
     if not hosts or not tasks:
         raise PlanError("give at least one host and one task")
     runs: list[RunSpec] = []
     for h in hosts:
-        spec, tag = _host_spec(h)
+        spec, _tag = _host_spec(h)
         for t in tasks:
-            task0 = _task(t)
-            cfg = to_container(load_config(h, t, mode, task_family=task0.task_type.family, experiment=experiment,
+            family = _task_class(t).task_type.family
+            cfg = to_container(load_config(h, t, mode_obj.name, task_family=family, experiment=experiment,
                                            overrides=overrides, preset=preset))
-            task_obj = _task(t, cfg)
-            _check_capabilities(h, spec, task_obj, mode)
-            _check_checkpoint(h, spec, tag, cfg)
+            check_ranges(cfg)
+            task_obj, root, options = _resolve_task(t, cfg, own=True)
+            _check_capabilities(h, spec, task_obj, mode_obj, cfg)
+            checkpoint, ckpt_fp = _resolve_checkpoint(h, cfg)
+            splits = mode_obj.splits(cfg, task_obj.splits, task_obj.eval_split)
             if check_files:
-                _check_files(task_obj, _splits_needed(cfg, task_obj, mode))
-            if mode == "posttrain":
-                validate_finsta_options(dict(cfg["finsta"]), cfg["finsta_preset"],
-                                        str(cfg["posttrain"].get("finsta_api", "finsta_core")))
-                data_name = cfg["posttrain"]["data"] or t
-                data_opts = dict(cfg["posttrain"].get("data_options") or {})
-                data_task = task_obj if data_name == t and not data_opts else _task(data_name, cfg, data_opts)
-                if check_files:
-                    _check_files(data_task, [cfg["posttrain"]["split"]])
+                _check_files(task_obj, splits)
+            resolved: dict[str, Any] = {"task_root": root, "task_options": options, "checkpoint": checkpoint}
+            inputs: dict[str, Any] = {"checkpoint": checkpoint, "checkpoint_fingerprint": ckpt_fp, "task_root": root,
+                                      "annotations": _annotation_fingerprint(task_obj, splits)}
+            if mode_obj.needs_posttrain_data:
+                pt_resolved, pt_inputs = _posttrain_data(cfg, task_obj, root, options, check_files)
+                resolved.update(pt_resolved)
+                inputs.update(pt_inputs)
+            resolved["inputs"] = inputs
             lab = {"ablation": str(cfg.get("ablation") or ""), **labels}
             info = {"task_type": task_obj.task_type.value, "dataset": task_obj.dataset,
                     "protocol": task_obj.protocol.describe(), "task_version": task_obj.version,
                     "task_fingerprint": task_obj.fingerprint(), "host_arch": spec.arch}
-            root = str(store_root if store_root is not None else cfg["store"]["root"])
-            for seed in (list(seeds) if seeds is not None else list(cfg["run"]["seeds"])):
+            root_dir = str(store_root if store_root is not None else cfg["store"]["root"])
+            for seed in dict.fromkeys(int(s) for s in (seeds if seeds is not None else cfg["run"]["seeds"])):
                 c = json.loads(json.dumps(cfg))
-                c["run"]["seed"] = int(seed)
-                c["store"]["root"] = root
-                run_id = _run_id(h, task_obj, mode, int(seed), c, lab)
-                runs.append(RunSpec(run_id=run_id, host=h, task=task_obj.name, mode=mode, seed=int(seed), config=c,
-                                    store_root=root, task_info=info, **{k: lab.get(k, "") for k in
-                                                                        ("ablation", "sweep", "sweep_param",
-                                                                         "sweep_value")}))
+                c["run"]["seed"] = seed
+                c["store"]["root"] = root_dir
+                run_id = _run_id(h, task_obj, mode_obj.name, seed, c, lab, inputs)
+                runs.append(RunSpec(run_id=run_id, host=h, task=task_obj.name, mode=mode_obj.name, seed=seed,
+                                    config=c, store_root=root_dir, task_info=info,
+                                    resolved=json.loads(json.dumps(resolved)),
+                                    **{k: lab.get(k, "") for k in ("ablation", "sweep", "sweep_param",
+                                                                   "sweep_value")}))
     return runs
+

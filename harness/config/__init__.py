@@ -16,5 +16,7 @@ from harness.config.loader import (
     parse_overrides,
     to_container,
 )
+from harness.config.ranges import check_ranges
 
-__all__ = ["CONFIG_DIR", "IDENTITY_EXCLUDE", "identity_view", "load_config", "parse_overrides", "to_container"]
+__all__ = ["CONFIG_DIR", "IDENTITY_EXCLUDE", "check_ranges",
+           "identity_view", "load_config", "parse_overrides", "to_container"]

@@ -21,7 +21,8 @@ OPEN_MAPS = ("finsta", "host.options", "task.options", "data.roots", "posttrain.
 
 # Keys that do not change a run's result; left out of the run identity (hash of the run folder name).
 IDENTITY_EXCLUDE = ("launch", "store", "run.seeds", "run.device", "run.progress", "run.log_every",
-                    "run.ckpt_every", "run.eval_batch_size", "data.num_workers", "data.roots", "task.root",
+                    "run.ckpt_every", "run.eval_batch_size",
+                    "run.max_failed_fraction", "data.num_workers", "data.roots", "task.root",
                     "host.checkpoint")
 
 

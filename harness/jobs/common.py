@@ -1,43 +1,43 @@
-"""Helpers shared by the job functions: building the host and task of a run, loading samples."""
+"""Helpers shared by the job functions: building the host and task of a run from its resolved spec."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from harness.jobs.context import JobContext
+from hosts.base import Host
+from hosts.registry import create_host
 from tasks.base import Sample, Task
+from tasks.registry import create_task
 
-__all__ = ["build_host", "build_task", "host_params", "load_samples"]
-
-
-def build_task(ctx: JobContext, name: str | None = None, options: dict[str, Any] | None = None) -> Task:
-    """The run's task (or task ``name`` with ``options``) with the data root and options of the config."""
-    from tasks.registry import TASKS, create_task, task_names
-
-    cfg = ctx.cfg
-    name = name or ctx.spec.task
-    task_names()
-    dataset = getattr(TASKS.get(name), "dataset", "")
-    own = name == ctx.spec.task
-    root = (cfg["task"]["root"] if own else None) or cfg["data"]["roots"].get(dataset) or None
-    opts = dict(cfg["task"]["options"] or {}) if own else {}
-    return create_task(name, root=root, **{**opts, **(options or {})})
+__all__ = ["build_host", "build_posttrain_task", "build_task", "host_params", "load_samples"]
 
 
-def build_host(ctx: JobContext, checkpoint: str | Path | None = None) -> nn.Module:
-    """The run's host from its local checkpoint (``host.checkpoint``), moved to the job's device."""
-    from hosts.registry import create_host
+def build_task(ctx: JobContext) -> Task:
+    """The run's task with the data root and options the planner resolved (``spec.resolved``)."""
+    r = ctx.spec.resolved
+    return create_task(ctx.spec.task, root=r.get("task_root"), **dict(r.get("task_options") or {}))
 
-    cfg = ctx.cfg["host"]
-    host = create_host(ctx.spec.host, checkpoint=checkpoint or cfg["checkpoint"], **dict(cfg["options"] or {}))
+
+def build_posttrain_task(ctx: JobContext, task: Task) -> Task:
+    """The post-training data task the planner resolved (the run's own ``task`` when it is the same)."""
+    r = ctx.spec.resolved
+    name = r.get("posttrain_task") or task.name
+    options = dict(r.get("posttrain_options") or {})
+    if name == task.name and options == dict(r.get("task_options") or {}):
+        return task
+    return create_task(name, root=r.get("posttrain_root"), **options)
+
+
+def build_host(ctx: JobContext) -> Host:
+    """The run's host from the checkpoint the planner resolved, moved to the job's device."""
+    options = dict(ctx.cfg["host"]["options"] or {})
+    host = create_host(ctx.spec.host, checkpoint=ctx.spec.resolved.get("checkpoint"), **options)
     return host.to(ctx.device)
 
 
 def load_samples(ctx: JobContext, task: Task, split: str) -> list[Sample]:
-    """Samples of ``split`` (first ``data.limit`` when set)."""
+    """Samples of ``split`` (first ``data.limit`` when set); an empty split is an error."""
     limit = ctx.cfg["data"]["limit"]
     samples = task.samples(split, limit=int(limit) if limit is not None else None)
     if not samples:
@@ -45,5 +45,5 @@ def load_samples(ctx: JobContext, task: Task, split: str) -> list[Sample]:
     return samples
 
 
-def host_params(host: nn.Module) -> list[Any]:
+def host_params(host: Host) -> list[Any]:
     return [p for p in host.parameters() if p.requires_grad]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.plan import RunSpec
+from harness.spec import RunSpec
 from harness.store import RunStore
 
-__all__ = ["JobContext", "seed_everything"]
+__all__ = ["JobContext", "JobOutput", "seed_everything"]
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -29,6 +31,22 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+
+
+@dataclass
+class JobOutput:
+    """What a job function returns: evaluation records (``metrics.json``), per-sample records
+    (``samples.jsonl``: id, target, prediction, per-sample metrics) and raw predictions (``predictions.jsonl``)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: JobOutput) -> JobOutput:
+        self.records += other.records
+        self.samples += other.samples
+        self.predictions += other.predictions
+        return self
 
 
 class _NullBar:
@@ -68,6 +86,9 @@ class JobContext:
         want = str(spec.config["run"]["device"])
         if want == "auto":
             want = "cuda" if torch.cuda.is_available() else "cpu"
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"run.device={want} but CUDA is not available on {socket.gethostname()}; "
+                               "use run.device=auto or run.device=cpu")
         if want == "cuda":
             local = int(os.environ.get("LOCAL_RANK", rank % max(torch.cuda.device_count(), 1)))
             device = torch.device("cuda", local)
@@ -100,6 +121,19 @@ class JobContext:
         for h in list(self.logger.handlers):
             h.close()
             self.logger.removeHandler(h)
+
+    def check_failed(self, what: str, n_failed: int, n_total: int, examples: Sequence[Any] = ()) -> None:
+        """Refuse a result computed on fewer samples than claimed: every sample failed, or more than
+        ``run.max_failed_fraction`` of them.
+
+        Raises:
+            ValueError: ``"<what>: 3 of 10 samples failed (> run.max_failed_fraction=0.05); first: ..."``.
+        """
+        limit = float(self.cfg["run"]["max_failed_fraction"])
+        if n_total and n_failed and (n_failed == n_total or n_failed / n_total > limit):
+            first = f"; first: {examples[0]}" if examples else ""
+            why = "every sample failed" if n_failed == n_total else f"> run.max_failed_fraction={limit:g}"
+            raise ValueError(f"{what}: {n_failed} of {n_total} samples failed ({why}){first}")
 
     def barrier(self) -> None:
         if self.world_size > 1:

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.jobs.context import JobContext
+from harness.jobs.context import JobContext, JobOutput
 from harness.jobs.data import iter_batches
 from harness.jobs.recipes import answer_vocab, class_names
 from tasks.base import EvalResult, Sample, Task, TaskType
+from tasks.metrics.registry import higher_is_better
 
 __all__ = ["evaluate_split", "predict"]
 
@@ -27,7 +28,7 @@ def _batches(ctx: JobContext, host: nn.Module, samples: Sequence[Sample], task: 
     bs = int(ctx.cfg["run"]["eval_batch_size"])
     bar = ctx.progress(total=(len(samples) + bs - 1) // bs, desc=desc)
     try:
-        for batch in iter_batches(samples, task.protocol, getattr(host, "preprocess", None), bs,
+        for batch in iter_batches(samples, task.protocol, host.preprocess, bs,
                                   int(ctx.cfg["data"]["num_workers"]), train=False, seed=0):
             bar.update(1)
             yield batch.to(ctx.device)
@@ -50,15 +51,24 @@ def _retrieval(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[S
         out += _failed(b)
         for s, e in zip(b.samples, F.normalize(host.encode_video(b.video, b.frame_times), dim=-1)):
             vids[s.id] = e.cpu()
-    # The gallery is every sample of the split in order; a video that failed to decode scores -inf.
-    dim = next(iter(vids.values())).shape[-1] if vids else 1
-    gallery = torch.stack([vids.get(s.id, torch.full((dim,), float("nan"))) for s in samples])
+    if not vids:
+        return out
+    # The gallery is every sample of the split in order. A video that failed to decode gets a finite score
+    # below every cosine similarity (-1 - 1): the evaluator leaves it out of the gallery (or, with
+    # on_failed=wrong, ranks it last) and no healthy query is blamed for it. Its own texts get error records.
+    floor = -2.0
+    dim = next(iter(vids.values())).shape[-1]
+    ok = torch.tensor([s.id in vids for s in samples])
+    gallery = torch.stack([vids.get(s.id, torch.zeros(dim)) for s in samples])
     texts = [(s.id, k, t) for s in samples if s.id in vids for k, t in enumerate(s.texts)]
+    failed = {r["id"]: r["error"] for r in out}
+    out += [{"id": s.id, "text_index": k, "error": failed[s.id]} for s in samples if s.id in failed
+            for k in range(1, len(s.texts))]
     bs = int(ctx.cfg["run"]["eval_batch_size"])
     for i in range(0, len(texts), bs):
         chunk = texts[i:i + bs]
         emb = F.normalize(host.encode_text([t for _, _, t in chunk]), dim=-1).cpu()
-        sims = torch.nan_to_num(emb @ gallery.t(), nan=float("-inf"))
+        sims = (emb @ gallery.t()).masked_fill(~ok, floor)
         out += [{"id": sid, "text_index": k, "scores": row} for (sid, k, _), row in zip(chunk, _rows(sims))]
     return out
 
@@ -120,8 +130,13 @@ def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Samp
 @torch.no_grad()
 def evaluate_split(ctx: JobContext, host: nn.Module, task: Task, split: str, samples: Sequence[Sample],
                    mode: str, heads: nn.ModuleDict | None = None, facts: dict[str, Any] | None = None,
-                   train_samples: Sequence[Sample] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Predict, score with ``task.evaluate``; returns (evaluation record for metrics.json, predictions)."""
+                   train_samples: Sequence[Sample] = ()) -> JobOutput:
+    """Predict, score with ``task.evaluate``; the evaluation record (``metrics.json``: metrics with their
+    ``higher_is_better``, ``n_samples``, ``n_failed``, notes), per-sample records and raw predictions.
+
+    Raises:
+        ValueError: more than ``run.max_failed_fraction`` of the samples failed (``JobContext.check_failed``).
+    """
     was_training = host.training
     host.eval()
     if heads is not None:
@@ -131,8 +146,14 @@ def evaluate_split(ctx: JobContext, host: nn.Module, task: Task, split: str, sam
     finally:
         host.train(was_training)
     result: EvalResult = task.evaluate(preds, samples)
-    record = {"mode": mode, "split": split, "metrics": {k: float(v) for k, v in result.metrics.items()},
-              "n_samples": int(result.n_samples or len(samples)), "n_failed": int(result.n_failed),
-              "notes": list(result.notes)}
-    ctx.log(f"eval {task.name}/{split} ({mode}): " + ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items()))
-    return record, preds
+    n_samples = int(result.n_samples or len(samples))
+    errors = [f"{r['id']} ({r['error']})" for r in preds if r.get("error") is not None]
+    ctx.check_failed(f"task {task.name!r} split {split!r} ({mode})", int(result.n_failed), n_samples, errors)
+    metrics = {k: float(v) for k, v in result.metrics.items()}
+    record = {"mode": mode, "split": split, "metrics": metrics,
+              "higher_is_better": {k: higher_is_better(k) for k in metrics},
+              "n_samples": n_samples, "n_failed": int(result.n_failed), "notes": list(result.notes)}
+    ctx.log(f"eval {task.name}/{split} ({mode}): " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            + f" (n={n_samples}, failed={record['n_failed']})")
+    per = [{"split": split, "mode": mode, **r} for r in result.per_sample]
+    return JobOutput([record], per, preds)

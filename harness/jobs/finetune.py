@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from harness.jobs.common import host_params, load_samples
-from harness.jobs.context import JobContext
+from harness.jobs.context import JobContext, JobOutput
 from harness.jobs.evaluate import evaluate_split
 from harness.jobs.recipes import FinetuneModel, make_heads
 from harness.jobs.train import train_loop
@@ -15,18 +15,15 @@ from tasks.base import Task
 
 __all__ = ["finetune_and_evaluate", "zeroshot_evaluate"]
 
-Evaluation = tuple[list[dict[str, Any]], list[dict[str, Any]]]
-
-
 def _eval_split(ctx: JobContext, task: Task) -> str:
     return str(ctx.cfg["run"]["eval_split"] or task.eval_split)
 
 
-def finetune_and_evaluate(ctx: JobContext, host: nn.Module, task: Task, name: str = "finetune") -> Evaluation:
+def finetune_and_evaluate(ctx: JobContext, host: nn.Module, task: Task, name: str = "finetune") -> JobOutput:
     """Train ``host`` + fresh heads with the task-type recipe (``harness.jobs.recipes``), then evaluate.
 
     Returns:
-        ``([evaluation record], predictions)``; on DDP ranks other than 0 both are empty.
+        the evaluation (:class:`~harness.jobs.context.JobOutput`); empty on DDP ranks other than 0.
     """
     ft = ctx.cfg["finetune"]
     train = load_samples(ctx, task, "train")
@@ -36,25 +33,21 @@ def finetune_and_evaluate(ctx: JobContext, host: nn.Module, task: Task, name: st
     if len(list(heads.parameters())):
         groups.append({"params": list(heads.parameters()), "lr": float(ft["head_lr"])})
     train_loop(ctx, name, model, [g for g in groups if g["params"]], train, task.protocol,
-               getattr(host, "preprocess", None), batch_size=int(ft["batch_size"]), epochs=float(ft["epochs"]),
+               host.preprocess, batch_size=int(ft["batch_size"]), epochs=float(ft["epochs"]),
                warmup_epochs=float(ft["warmup_epochs"]))
     ctx.barrier()
     if not ctx.is_main:
-        return [], []
+        return JobOutput()
     split = _eval_split(ctx, task)
-    record, preds = evaluate_split(ctx, host, task, split, load_samples(ctx, task, split), "finetune", heads, facts,
-                                   train)
-    return [record], preds
+    return evaluate_split(ctx, host, task, split, load_samples(ctx, task, split), "finetune", heads, facts, train)
 
 
-def zeroshot_evaluate(ctx: JobContext, host: nn.Module, task: Task) -> Evaluation:
+def zeroshot_evaluate(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
     """Evaluate ``host`` without training (zero-shot recipes of ``harness.jobs.evaluate``)."""
     if not ctx.is_main:
-        return [], []
+        return JobOutput()
     split = _eval_split(ctx, task)
     train: list[Any] = []
     if task.task_type.value == "oe_qa" and "train" in task.splits:
         train = load_samples(ctx, task, "train")  # answer vocabulary when the task has none
-    record, preds = evaluate_split(ctx, host, task, split, load_samples(ctx, task, split), "zeroshot",
-                                   train_samples=train)
-    return [record], preds
+    return evaluate_split(ctx, host, task, split, load_samples(ctx, task, split), "zeroshot", train_samples=train)

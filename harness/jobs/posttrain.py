@@ -9,55 +9,40 @@ lambda^{T,D,C} of Eq 41 chosen by the target task's family. The host is then sav
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from harness.jobs.common import build_task, host_params, load_samples
-from harness.jobs.context import JobContext
+from finsta_core.config import FinstaConfig
+from finsta_core.graphs import HolisticSceneGraph
+from finsta_core.graphs.batch import collate_graphs
+from finsta_core.model import Finsta
+from finsta_core.schedule import loss_weights
+from finsta_core.sg.noise import drop_nodes, sample_seed
+from harness.jobs.common import build_posttrain_task, host_params, load_samples
+from harness.jobs.context import JobContext, JobOutput
+from harness.jobs.finetune import finetune_and_evaluate, zeroshot_evaluate
 from harness.jobs.train import BatchBox, train_loop
+from hosts.base import HostBatch
 from tasks.base import Sample, Task
 
-__all__ = ["PosttrainModel", "PretrainModel", "load_finsta_api", "posttrain", "pretrain"]
+__all__ = ["PosttrainModel", "PretrainModel", "posttrain", "pretrain"]
 
 
-def load_finsta_api(module: str = "finsta_core") -> SimpleNamespace:
-    """``FinstaConfig``, ``Finsta``, ``collate_graphs``, ``loss_weights`` from ``module`` (tests pass a fake)."""
-    mod = importlib.import_module(module)
-    fallbacks = {"FinstaConfig": "finsta_core.config", "loss_weights": "finsta_core.schedule",
-                 "collate_graphs": "finsta_core.graphs.batch", "Finsta": "finsta_core.model"}
-    api = {}
-    for name, where in fallbacks.items():
-        obj = getattr(mod, name, None)
-        if obj is None and module == "finsta_core":
-            try:
-                obj = getattr(importlib.import_module(where), name, None)
-            except ImportError:
-                obj = None
-        if obj is None:
-            raise ImportError(f"{module}.{name} is not available: post-training needs the Finsta module")
-        api[name] = obj
-    return SimpleNamespace(**api)
-
-
-def _host_batch(b: Any, texts: list[str]) -> Any:
-    from hosts.base import HostBatch
-
+def _host_batch(b: Any, texts: list[str]) -> HostBatch:
     return HostBatch(video=b.video, frame_times=b.frame_times, texts=texts)
 
 
 class PosttrainModel(nn.Module):
     """Host + Finsta; ``forward(BatchBox, step, total) -> (Eq 42 loss, logs)`` at the current ``stage``."""
 
-    def __init__(self, host: nn.Module, finsta: nn.Module, api: SimpleNamespace, fcfg: Any, family: str,
+    def __init__(self, host: nn.Module, finsta: Finsta, fcfg: FinstaConfig, family: str,
                  graphs: dict[str, Any], stage1_host_inputs: bool) -> None:
         super().__init__()
         self.host, self.finsta = host, finsta
-        self.api, self.fcfg, self.family = api, fcfg, family
+        self.fcfg, self.family = fcfg, family
         self.graphs = graphs  # sample id -> HolisticSceneGraph (loaded once, noise applied)
         self.stage1_host_inputs = stage1_host_inputs
         self.stage = 1
@@ -65,9 +50,7 @@ class PosttrainModel(nn.Module):
     def forward(self, box: BatchBox, step: int, total_steps: int) -> tuple[Tensor, dict[str, float]]:
         b = box.batch
         graphs = [self.graphs[s.id] for s in b.samples]
-        gb = self.api.collate_graphs(graphs)
-        if hasattr(gb, "to"):
-            gb = gb.to(b.video.device)
+        gb = collate_graphs(graphs).to(b.video.device)
         hb = _host_batch(b, [g.tsg.caption for g in graphs])
         host_out = None
         if self.stage == 2:
@@ -76,7 +59,7 @@ class PosttrainModel(nn.Module):
             with torch.no_grad():
                 host_out = self.host.posttrain_outputs(hb, with_losses=False)
         out = self.finsta(gb, host_out, stage=self.stage, step=step, task_family=self.family)
-        weights = self.api.loss_weights(self.fcfg, self.stage, step, total_steps)
+        weights = loss_weights(self.fcfg, self.stage, step, total_steps)
         losses: dict[str, Tensor] = dict(out.losses)
         if self.stage == 2 and host_out is not None:
             losses.update(host_out.losses)
@@ -84,7 +67,7 @@ class PosttrainModel(nn.Module):
         total = torch.stack(terms).sum() if terms else sum(p.sum() * 0.0 for p in self.finsta.parameters())
         logs = {f"L_{k}": float(v.detach()) for k, v in losses.items()}
         logs.update({f"w_{k}": v for k, v in weights.items()})
-        logs.update({k: float(v) for k, v in (getattr(out, "diagnostics", None) or {}).items()})
+        logs.update({k: float(v) for k, v in out.diagnostics.items()})
         return total, logs
 
 
@@ -115,8 +98,6 @@ class PretrainModel(nn.Module):
 
 def _load_graphs(ctx: JobContext, task: Task, split: str, samples: list[Sample]) -> dict[str, Any]:
     """Every sample's HSG (object or path), with Table 12 node dropping; one-line error if any is missing."""
-    from finsta_core.graphs import HolisticSceneGraph
-
     missing = [s.id for s in samples if s.scene_graph is None]
     if missing:
         raise ValueError(f"task {task.name!r} split {split!r}: {len(missing)} of {len(samples)} samples have no "
@@ -132,37 +113,30 @@ def _load_graphs(ctx: JobContext, task: Task, split: str, samples: list[Sample])
                 raise FileNotFoundError(f"sample {s.id!r} of task {task.name!r}: scene graph file not found: {path}")
             g = HolisticSceneGraph.load(path)
         if rate > 0:
-            from finsta_core.sg.noise import drop_nodes, sample_seed
-
             g = drop_nodes(g, rate, sample_seed(seed, s.id))
         out[s.id] = g
     return out
 
 
-def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
     """Stage 1 + stage 2, save the host without Finsta, then evaluate (``posttrain.then``)."""
-    from harness.jobs.finetune import finetune_and_evaluate, zeroshot_evaluate
-
     pt = ctx.cfg["posttrain"]
-    api = load_finsta_api(str(pt.get("finsta_api", "finsta_core")))
-    fcfg = api.FinstaConfig.preset(str(ctx.cfg["finsta_preset"]), **dict(ctx.cfg["finsta"]))
-    data_name, data_opts = str(pt["data"] or task.name), dict(pt.get("data_options") or {})
-    data_task = task if data_name == task.name and not data_opts else build_task(ctx, data_name, data_opts)
+    fcfg = FinstaConfig.preset(str(ctx.cfg["finsta_preset"]), **dict(ctx.cfg["finsta"]))
+    data_task = build_posttrain_task(ctx, task)
     samples = load_samples(ctx, data_task, str(pt["split"]))
     graphs = _load_graphs(ctx, data_task, str(pt["split"]), samples)
     pooled_w = host.encoder_widths()
-    first_w = host.first_layer_widths() if hasattr(host, "first_layer_widths") else pooled_w
-    finsta = api.Finsta(fcfg, host_widths={k: (int(first_w.get(k, w)), int(w)) for k, w in pooled_w.items()})
+    first_w = host.first_layer_widths()
+    finsta = Finsta(fcfg, host_widths={k: (int(first_w.get(k, w)), int(w)) for k, w in pooled_w.items()})
     family = task.task_type.family
-    model = PosttrainModel(host, finsta, api, fcfg, family, graphs, bool(pt["stage1_host_inputs"]))
+    model = PosttrainModel(host, finsta, fcfg, family, graphs, bool(pt["stage1_host_inputs"]))
     if ctx.is_main:
         n_f = sum(p.numel() for p in finsta.parameters())
         n_h = sum(p.numel() for p in host.parameters())
         ctx.store.write_json(ctx.spec.run_id, "cost.json", {"params_host": n_h, "params_finsta": n_f,
                                                              "posttrain_pairs": len(samples), "task_family": family,
-                                                             "finsta_config": fcfg.to_dict()
-                                                             if hasattr(fcfg, "to_dict") else str(fcfg)})
-    preprocess = getattr(host, "preprocess", None)
+                                                             "finsta_config": fcfg.to_dict()})
+    preprocess = host.preprocess
     for stage, key in ((1, "stage1"), (2, "stage2")):
         s = pt[key]
         model.stage = stage
@@ -181,19 +155,19 @@ def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> tuple[list[dict[s
         return finetune_and_evaluate(ctx, host, task)
     if then == "zeroshot":
         return zeroshot_evaluate(ctx, host, task)
-    return [], []
+    return JobOutput()
 
 
-def pretrain(ctx: JobContext, host: nn.Module, task: Task) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def pretrain(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
     """Train ``host`` on its own losses over the task's train split; saves ``host.safetensors``."""
     p = ctx.cfg["pretrain"]
     samples = load_samples(ctx, task, "train")
     model = PretrainModel(host, dict(p.get("loss_weights") or {}))
     train_loop(ctx, "pretrain", model, [{"params": host_params(host), "lr": float(p["lr"])}], samples,
-               task.protocol, getattr(host, "preprocess", None), batch_size=int(p["batch_size"]),
+               task.protocol, host.preprocess, batch_size=int(p["batch_size"]),
                epochs=float(p["epochs"]), warmup_epochs=float(p["warmup_epochs"]))
     if ctx.is_main:
         host.save(ctx.run_dir / "host.safetensors")
         ctx.store.write_json(ctx.spec.run_id, "cost.json", {"params_host": sum(x.numel() for x in host.parameters()),
                                                              "params_finsta": 0, "posttrain_pairs": len(samples)})
-    return [], []
+    return JobOutput()

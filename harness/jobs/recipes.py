@@ -28,32 +28,18 @@ from tasks.base import Sample, Task, TaskType
 
 __all__ = ["FinetuneModel", "answer_vocab", "class_names", "info_nce", "make_heads", "pick_text"]
 
-_CLASS_ATTRS = ("class_names", "classes", "label_names")
-_VOCAB_ATTRS = ("answer_vocab", "answer_vocabulary", "answers")
-
-
-def _str_list(x: Any) -> list[str] | None:
-    if isinstance(x, (list, tuple)) and x and all(isinstance(v, str) for v in x):
-        return list(x)
-    return None
-
-
 def class_names(task: Task) -> list[str] | None:
-    """Class names of an action-recognition task (``task.class_names`` / ``classes`` / ``label_names``)."""
-    for attr in _CLASS_ATTRS:
-        names = _str_list(getattr(task, attr, None))
-        if names:
-            return names
-    return None
+    """Class names of an action-recognition task (``Task.class_names``; None when it has none)."""
+    names = task.class_names
+    return list(names) if names else None
 
 
 def answer_vocab(task: Task, train: Sequence[Sample]) -> list[str]:
-    """Open-ended QA answer vocabulary: the task's own (``task.answer_vocab``) or the training answers by
+    """Open-ended QA answer vocabulary: the task's own (``Task.answer_vocab``) or the training answers by
     frequency (ties alphabetical), as in the classification-over-answers practice of the QA benchmarks."""
-    for attr in _VOCAB_ATTRS:
-        vocab = _str_list(getattr(task, attr, None))
-        if vocab:
-            return vocab
+    vocab = task.answer_vocab
+    if vocab:
+        return list(vocab)
     counts = Counter(s.answer for s in train if s.answer)
     if not counts:
         raise ValueError(f"task {task.name!r}: no answer vocabulary (no task.answer_vocab, no training answers)")

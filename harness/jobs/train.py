@@ -143,6 +143,7 @@ def train_loop(ctx: JobContext, name: str, model: nn.Module, param_groups: Seque
     bar = ctx.progress(total=total, initial=start, desc=f"{ctx.spec.run_id[:40]} {name}")
     model.train()
     step, batches = start, None
+    n_seen, failed = 0, []  # samples this process drew / that failed to load (since the last resume)
     try:
         while step < total:
             epoch, pos = divmod(step, steps_per_epoch)
@@ -152,10 +153,15 @@ def train_loop(ctx: JobContext, name: str, model: nn.Module, param_groups: Seque
                                        int(cfg["data"]["num_workers"]), train=train_data, seed=seed, epoch=epoch,
                                        skip=pos)
             batch = next(batches)
+            n_seen += len(batch) + len(batch.failed)
             if batch.failed:
+                failed += [f"{sid} ({why})" for sid, why in batch.failed]
                 ctx.log(f"{name}: step {step}: skipped unreadable samples {batch.failed[:3]}")
-            if len(batch) == 0:  # every sample failed: a zero loss keeps the DDP ranks in step
-                loss, logs = sum(p.sum() * 0.0 for p in params), {}
+            if len(batch) == 0:
+                if world == 1:
+                    raise ValueError(f"{name}: step {step}: every sample of the batch failed to load "
+                                     f"(first: {failed[-1]})")
+                loss, logs = sum(p.sum() * 0.0 for p in params), {}  # keeps the DDP ranks in step
             else:
                 loss, logs = wrapped(BatchBox(batch.to(ctx.device)), step, total)
             if not torch.isfinite(loss):
@@ -180,6 +186,7 @@ def train_loop(ctx: JobContext, name: str, model: nn.Module, param_groups: Seque
                              "rng": _rng_state()})
     finally:
         bar.close()
+    ctx.check_failed(f"{name} (training split)", len(failed), n_seen, failed)
     if rank == 0:
         atomic_write_json(ctx.run_dir / "history" / f"{name}.json", {"losses": losses, "steps": step,
                                                                       "resumed_from": resumed})

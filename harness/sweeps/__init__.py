@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError
-from harness.plan import RunSpec, plan_runs
+from harness.plan import plan_runs
+from harness.spec import RunSpec
 
 __all__ = ["SWEEP_DIR", "list_sweeps", "load_sweep", "plan_sweep"]
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.tables.names import (
-    HOST_ORDER,
     canonical_dataset,
     canonical_metric,
     canonical_task_type,
     host_key,
     host_label,
+    host_order,
 )
 
 __all__ = [
@@ -206,7 +206,7 @@ def aggregate(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def row_sort_key(host: str, finsta: bool) -> tuple:
     """Paper order: Table 10's hosts first (in its order), then others alphabetically; host before Finsta."""
     k = host_key(host)
-    return (HOST_ORDER.index(k) if k in HOST_ORDER else len(HOST_ORDER), k, str(host), bool(finsta))
+    return (host_order(host), k, str(host), bool(finsta))
 
 
 def row_label(host: str, finsta: bool) -> str:

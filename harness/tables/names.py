@@ -1,58 +1,34 @@
-"""Canonical names for datasets, task types, metrics and hosts used by the table renderer.
+"""Names the table renderer needs, read from the registries that own them.
 
-The paper's CSVs (``results/paper/``) already carry canonical keys (``dataset_key``, ``task_type``,
-``metric_key``, ``host``). Measured runs come from another package whose spelling may differ
-(``"MSR-VTT"`` vs ``"msrvtt"``, ``"R@1"`` vs ``"recall@1"``); every lookup goes through the
-``canonical_*`` functions here so that a measured cell finds its paper counterpart.
+* metrics (key, label, direction): :mod:`tasks.metrics.registry` (``canonical_metric``, ``metric_label``,
+  ``is_lower_better`` here are thin reads of it);
+* hosts (display name, paper order): the host specs (``HostSpec.display`` / ``HostSpec.order``, registered
+  next to each host's code; :mod:`hosts.registry`);
+* datasets and task types: the spellings of the paper's CSVs (``results/paper/``) and of the task registry
+  (``TaskType`` values such as ``mc_qa``) mapped to the tables' keys; these aliases exist only to read the
+  paper's CSVs.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+
+from tasks.metrics.registry import canonical_metric as _canonical_metric
+from tasks.metrics.registry import higher_is_better
+from tasks.metrics.registry import metric_label as _metric_label
 
 __all__ = [
-    "HOST_ORDER",
     "canonical_dataset",
     "canonical_metric",
     "canonical_task_type",
     "dataset_label",
     "host_key",
     "host_label",
+    "host_order",
     "is_lower_better",
     "metric_label",
 ]
-
-# Registry names in the order of the paper's Table 10 (VLMs, then LVLMs).
-HOST_ORDER: tuple[str, ...] = (
-    "univl",
-    "violet",
-    "videoclip",
-    "clip4clip",
-    "mcq",
-    "hdvila",
-    "clover",
-    "lfvila",
-    "allinone",
-    "internvideo",
-    "videollama",
-    "videochatgpt",
-    "videollava",
-)
-_HOST_LABELS = {
-    "univl": "UniVL",
-    "violet": "VIOLET",
-    "videoclip": "VideoCLIP",
-    "clip4clip": "CLIP4Clip",
-    "mcq": "MCQ",
-    "hdvila": "HDVILA",
-    "clover": "Clover",
-    "lfvila": "LFVILA",
-    "allinone": "All-in-one",
-    "internvideo": "InternVideo",
-    "videollama": "Video-LLaMA",
-    "videochatgpt": "Video-ChatGPT",
-    "videollava": "Video-LLaVA",
-}
 
 _DATASETS = {
     "k400": ("K400", ("kinetics400", "kinetics", "k400")),
@@ -82,45 +58,6 @@ _TASK_TYPES = {
 }
 _TASK_ALIASES = {a: k for k, aliases in _TASK_TYPES.items() for a in aliases}
 
-# key: (label, lower_is_better, aliases)
-_METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
-    "top1": ("Top-1", False, ("top1", "top_1", "acc1", "acc_1", "top1acc", "top1_acc", "accuracy_top1")),
-    "top5": ("Top-5", False, ("top5", "top_5", "acc5", "acc_5", "top5acc", "top5_acc", "accuracy_top5")),
-    "meteor": ("M", False, ("meteor", "m")),
-    "bleu4": ("B@4", False, ("bleu4", "bleu_4", "b4", "b_4")),
-    "cider": ("CIDEr", False, ("cider", "c")),
-    "rougel": ("R-L", False, ("rougel", "rouge_l", "rouge")),
-    "r1": ("R@1", False, ("r1", "r_1", "recall1", "recall_1", "r_at_1", "recall_at_1", "t2v_r1")),
-    "r5": ("R@5", False, ("r5", "r_5", "recall5", "recall_5", "r_at_5", "recall_at_5", "t2v_r5")),
-    "r10": ("R@10", False, ("r10", "r_10", "recall10", "recall_10", "r_at_10", "recall_at_10", "t2v_r10")),
-    "mdr": ("MdR", True, ("mdr", "medr", "median_rank", "medianr")),
-    "mnr": ("MnR", True, ("mnr", "meanr", "mean_rank")),
-    "acc": ("Acc", False, ("acc", "accuracy")),
-    "params_m": ("Param. (M)", True, ("params_m", "params", "n_params", "param_m", "num_params_m")),
-    "data_m": ("Data (M)", True, ("data_m", "data", "train_pairs_m")),
-    "gpu_hours_k": ("GPU Hours (K)", True, ("gpu_hours_k",)),
-    "gpu_hours": ("GPU Hours", True, ("gpu_hours",)),
-    "gpu_mem_g": ("GPU Mem. (G)", True, ("gpu_mem_g", "gpu_mem_gb", "peak_mem_gb", "gpu_mem", "peak_mem_g")),
-    "gflops": ("GFLOPs", True, ("gflops", "flops_g")),
-    "step_time_s": ("Step time (s)", True, ("step_time_s", "step_time", "time_per_step_s")),
-    "throughput": ("Throughput (samples/s)", False, ("throughput", "samples_per_s", "samples_per_sec")),
-}
-_METRIC_ALIASES = {a: k for k, (_, _, aliases) in _METRICS.items() for a in aliases}
-_LOWER_SUFFIXES = (
-    "_s",
-    "_ms",
-    "_sec",
-    "time",
-    "latency",
-    "loss",
-    "mem",
-    "memory",
-    "_gb",
-    "_mb",
-    "flops",
-    "params",
-)
-
 
 def _squash(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
@@ -146,25 +83,17 @@ def canonical_task_type(name: str) -> str:
 
 
 def canonical_metric(name: str) -> str:
-    """``"R@1"`` / ``"recall@1"`` -> ``"r1"``; unknown metrics are returned in snake case."""
-    sn = _snake(name)
-    for cand in (sn, sn.replace("_", "")):
-        if cand in _METRIC_ALIASES:
-            return _METRIC_ALIASES[cand]
-    return sn
+    """``"R@1"`` / ``"recall@1"`` -> ``"r1"`` (the metric registry's key); unknown: snake case."""
+    return _canonical_metric(name)
 
 
 def is_lower_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is better (ranks, costs, times, losses)."""
-    key = canonical_metric(metric)
-    if key in _METRICS:
-        return _METRICS[key][1]
-    return key.endswith(_LOWER_SUFFIXES)
+    """Whether a smaller value of ``metric`` is better (the metric registry's ``higher_is_better``)."""
+    return not higher_is_better(metric)
 
 
 def metric_label(metric: str) -> str:
-    key = canonical_metric(metric)
-    return _METRICS[key][0] if key in _METRICS else str(metric)
+    return _metric_label(metric)
 
 
 def dataset_label(dataset: str) -> str:
@@ -172,16 +101,35 @@ def dataset_label(dataset: str) -> str:
     return _DATASETS[key][0] if key in _DATASETS else str(dataset)
 
 
+@cache
+def _host_spec(base: str):  # -> HostSpec | None
+    from finsta_core.registry import UnknownNameError
+    from hosts.registry import get_spec
+
+    for cand in (base, _squash(base)):
+        try:
+            return get_spec(cand)
+        except UnknownNameError:
+            continue
+    return None
+
+
 def host_key(host: str) -> str:
-    """Registry name of a host tag: ``"clover.msrvtt_ft"`` -> ``"clover"``."""
-    base = str(host).split(".", 1)[0]
-    sq = _squash(base)
-    return sq if sq in _HOST_LABELS else base.strip().lower()
+    """Registry name of a host tag: ``"clover.msrvtt_ft"`` -> ``"clover"`` (aliases resolved)."""
+    base = str(host).split(".", 1)[0].strip()
+    spec = _host_spec(base)
+    return spec.name if spec is not None else base.lower()
 
 
 def host_label(host: str) -> str:
-    """Display name of a host tag; the weight tag, if any, is kept (``"Clover.msrvtt_ft"``)."""
+    """Display name of a host tag (``HostSpec.display``); the weight tag, if any, is kept (``"Clover.msrvtt_ft"``)."""
     base, _, tag = str(host).partition(".")
-    key = host_key(base)
-    name = _HOST_LABELS.get(key, base)
+    spec = _host_spec(base.strip())
+    name = spec.display if spec is not None and getattr(spec, "display", "") else base
     return f"{name}.{tag}" if tag else name
+
+
+def host_order(host: str) -> int:
+    """Table row order of a host (``HostSpec.order``: the paper's Table 10 order; unknown hosts last)."""
+    spec = _host_spec(str(host).split(".", 1)[0].strip())
+    return int(getattr(spec, "order", 10**6)) if spec is not None else 10**6

@@ -77,11 +77,11 @@ def test_posttrain_with_dropped_nodes(store):
     assert res.state == "finished", res.error
 
 
-def test_grid_skips_finished_and_retries_failed(store, monkeypatch):
-    import harness.jobs.finetune as ft
+def test_grid_skips_finished_and_retries_failed(store):
+    from harness.modes import JOBS
 
     runs = plan_runs("fake_host", "fake_action,fake_mc", "zeroshot", seeds=[1, 2], overrides=SMALL, store_root=store)
-    real = ft.zeroshot_evaluate
+    real = JOBS.get("zeroshot")
     calls: list[str] = []
 
     def flaky(ctx, host, task):
@@ -90,16 +90,20 @@ def test_grid_skips_finished_and_retries_failed(store, monkeypatch):
             raise RuntimeError("node fell over")
         return real(ctx, host, task)
 
-    monkeypatch.setattr(ft, "zeroshot_evaluate", flaky)
-    first = submit(runs, "inline")
+    JOBS.register("zeroshot", flaky, overwrite=True)  # the mode registry's job function
+    try:
+        first = submit(runs, "inline")
+        error = RunStore(store).status(first[3].run_id)["error"]
+        second = submit(runs, "inline")
+        n_calls = len(calls)
+        third = submit(runs[:1], "inline", force=True)
+    finally:
+        JOBS.register("zeroshot", real, overwrite=True)
     assert [r.state for r in first] == ["finished", "finished", "finished", "failed"]
-    assert "RuntimeError: node fell over" in first[3].error
-    assert RunStore(store).status(first[3].run_id)["error"] == "RuntimeError: node fell over"
-    second = submit(runs, "inline")
+    assert "RuntimeError: node fell over" in first[3].error and error == "RuntimeError: node fell over"
     assert [r.state for r in second] == ["skipped", "skipped", "skipped", "finished"]
     assert RunStore(store).status(first[3].run_id)["attempts"] == 2
-    assert len(calls) == 5
-    third = submit(runs[:1], "inline", force=True)
+    assert n_calls == 5
     assert third[0].state == "finished" and len(calls) == 6
 
 

@@ -25,7 +25,7 @@ from tests.harness.conftest import SMALL
     (["validate", "--host", "fake_host", "--task", "fake_action", "--mode", "posttrain", "finsta.rho_os=1"],
      "unknown Finsta option 'finsta.rho_os'; did you mean finsta.rho_osc"),
     (["validate", "--host", "fake_host", "--task", "fake_action", "host.checkpoint=/nope/w.pt"],
-     "checkpoint file not found: /nope/w.pt"),
+     "missing checkpoint of host 'fake_host': /nope/w.pt"),
     (["validate", "--host", "fake_host", "--task", "fake_action", "--mode", "postrain"],
      "unknown mode 'postrain'; did you mean 'posttrain'"),
     (["validate", "--host", "fake_host", "--task", "fake_action", "--seeds", "1,x"], "--seeds expects"),
@@ -41,7 +41,7 @@ def test_planning_errors_are_one_line(capsys, argv, match):
 def test_unimplemented_and_weightless_hosts(capsys):
     assert main(["validate", "--host", "clover", "--task", "msrvtt_ret"]) == 2
     err = capsys.readouterr().err
-    assert "needs its weights" in err or "catalogue only" in err
+    assert "needs its checkpoint" in err or "catalogue only" in err
 
 
 def test_plan_ids_are_stable_and_distinct(store):
@@ -67,3 +67,64 @@ def test_validate_prints_runs(capsys, store):
 def test_plan_error_type():
     with pytest.raises(PlanError):
         plan_runs("fake_host", "fake_missing", "finetune")
+
+
+# -- run identity: a changed input never reuses an old result (issue 15 "stale results", issue 11) ----------
+def _ids(store, *overrides, task="fake_action", mode="finetune"):
+    return [r.run_id for r in plan_runs("fake_host", task, mode, seeds=[1], overrides=[*SMALL, *overrides],
+                                        store_root=store)]
+
+
+def test_changed_checkpoint_changes_run_id(tmp_path, store):
+    import os
+
+    ckpt = tmp_path / "w.pt"
+    ckpt.write_bytes(b"weights-v1")
+    a = _ids(store, f"host.checkpoint={ckpt}")
+    assert a == _ids(store, f"host.checkpoint={ckpt}")  # stable while the file is unchanged
+    ckpt.write_bytes(b"weights-v2!")  # retrained / re-downloaded
+    assert _ids(store, f"host.checkpoint={ckpt}") != a
+    st = ckpt.stat()
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, touched
+    assert _ids(store, f"host.checkpoint={ckpt}") != a
+    d = tmp_path / "hf"  # a directory checkpoint (HF layout): a changed file inside changes the id too
+    d.mkdir()
+    (d / "model.safetensors").write_bytes(b"x" * 8)
+    b = _ids(store, f"host.checkpoint={d}")
+    (d / "model.safetensors").write_bytes(b"y" * 9)
+    assert _ids(store, f"host.checkpoint={d}") != b
+
+
+def test_changed_dataset_root_and_annotations_change_run_id(tmp_path, store):
+    import os
+
+    roots = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        root.mkdir()
+        for split in ("train", "test"):
+            (root / f"{split}.json").write_text('{"v": 1}')
+        roots.append(root)
+    a = _ids(store, f"task.root={roots[0]}", task="fake_missing")
+    assert a != _ids(store, f"task.root={roots[1]}", task="fake_missing")
+    ann = roots[0] / "test.json"
+    st = ann.stat()
+    ann.write_text('{"v": 2}')  # same size, and the same mtime: only the content differs
+    os.utime(ann, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _ids(store, f"task.root={roots[0]}", task="fake_missing") != a
+
+
+def test_rerun_with_changed_checkpoint_is_not_skipped(tmp_path, store):
+    from harness.launch import submit
+    from hosts.registry import create_host
+
+    ckpt = tmp_path / "host.safetensors"
+    create_host("fake_host").save(ckpt)
+    over = [*SMALL, f"host.checkpoint={ckpt}"]
+    runs = plan_runs("fake_host", "fake_mc", "zeroshot", seeds=[1], overrides=over, store_root=store)
+    assert [r.state for r in submit(runs, "inline")] == ["finished"]
+    assert [r.state for r in submit(runs, "inline")] == ["skipped"]
+    create_host("fake_host").save(ckpt)  # new weights at the same path
+    again = plan_runs("fake_host", "fake_mc", "zeroshot", seeds=[1], overrides=over, store_root=store)
+    assert again[0].run_id != runs[0].run_id
+    assert [r.state for r in submit(again, "inline")] == ["finished"]
