@@ -2,6 +2,8 @@
 
 A file is written to a temporary name in the destination folder, flushed and fsynced, then moved over the
 destination with ``os.replace``; a crash leaves either the old file or the new one, never a half-written one.
+The file gets the mode an ordinary ``open`` would give it (``0666 & ~umask``, 0644 usually), not ``mkstemp``'s
+private 0600, so a shared results store stays readable by the group.
 """
 
 from __future__ import annotations
@@ -10,6 +12,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -27,6 +35,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

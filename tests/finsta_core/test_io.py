@@ -28,3 +28,15 @@ def test_crash_during_write_keeps_old_file_and_no_temp(tmp_path) -> None:
         atomic_write(path, crash)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_written_files_get_the_umask_mode_not_private(tmp_path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "metrics.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
