@@ -91,6 +91,11 @@ class Task:
     def missing_files(self, split: str) -> list[RequiredFile]:
         return [f for f in self.required_files(split) if not f.exists()]
 
+    def input_files(self, split: str) -> list[Path]:
+        """Every file loading ``split`` reads (required ones, and optional ones that exist): the run identity
+        fingerprints their content, so an edited annotation file gives a new run."""
+        return [f.path for f in self.required_files(split)]
+
     def load_split(self, split: str) -> list[Sample]:
         """All samples of ``split`` (annotation only; frames are decoded later by the data loader)."""
         raise NotImplementedError(f"task {self.name!r} does not implement load_split")

@@ -285,6 +285,20 @@ class OfficialTask(Task):
             out.append(RequiredFile(self.path(key), what, where or "the dataset's official release"))
         return out
 
+    def input_files(self, split: str) -> list[Path]:
+        """Required files plus the split's optional files that exist (e.g. YouCook2's split lists)."""
+        paths = [f.path for f in self.required_files(split)]
+        extra = [k for k in self.split_files.get(split, []) if k in self.optional_files] + self.read_if_present(split)
+        for key in extra:
+            if key in self.files and self.path(key).is_file() and self.path(key) not in paths:
+                paths.append(self.path(key))
+        return paths
+
+    def read_if_present(self, split: str) -> list[str]:
+        """File keys that loading ``split`` reads when they exist, beyond ``required_files`` and the optional
+        ``split_files`` (loaders override; e.g. a clip-id mapping)."""
+        return []
+
     def video_path(self, **fields: Any) -> str:
         """Local video path from the template; tries ``video_exts`` when the formatted file is absent."""
         template = self.options.get("video_template") or self.video_template

@@ -53,6 +53,9 @@ class DidemoRetrieval(OfficialTask):
     def check_options(self) -> None:
         self.bool_option("restrict_to_list")
 
+    def read_if_present(self, split: str) -> list[str]:
+        return [f"{split}_list"] if self.bool_option("restrict_to_list") else []
+
     def read_split(self, split: str, problems: Problems) -> list[Sample]:
         path = self.path(split)
         data = read_json(path)

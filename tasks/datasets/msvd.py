@@ -45,6 +45,9 @@ class MsvdCaptioning(_Msvd):
     def check_options(self) -> None:
         self._caption_key("test")
 
+    def read_if_present(self, split: str) -> list[str]:
+        return ["test_list"] if self._caption_key(split) == "test_tsv" else []
+
     def _caption_key(self, split: str) -> str:
         forced = self.options.get("captions")
         if forced is not None:
@@ -114,6 +117,9 @@ class MsvdQA(_Msvd, AnswerVocabTask):
 
     def check_options(self) -> None:
         self._qa_key("test")
+
+    def read_if_present(self, split: str) -> list[str]:
+        return ["mapping"]
 
     def _qa_key(self, split: str) -> str:
         f = self.options.get("qa_format", "encode")

@@ -242,3 +242,18 @@ def test_out_of_vocabulary_answers_are_counted(tmp_path):
     samples = task.samples("test")
     assert len(samples) == 2 and all(s.label is None for s in samples)
     assert task.report("test").counts["answers_outside_vocab"] == 2
+
+
+# ------------------------------------------------------------------------------------------------ input files
+def test_input_files_lists_every_file_the_split_reads(annotations):
+    """For the run identity (H1): required files plus optional ones that exist and are read."""
+    def names(task, folder, split, **opts):
+        return [p.name for p in create_task(task, root=annotations / folder, **opts).input_files(split)]
+
+    assert names("youcook2_cap", "youcook2", "train") == ["youcookii_annotations_trainval.json", "train_list.txt"]
+    assert names("msvd_qa", "msvd", "test") == ["msvd_test_qa_encode.json", "msvd_answer_set.txt",
+                                                "youtube_mapping.txt"]
+    assert names("msvd_cap", "msvd", "test") == ["MSVD_test.tsv", "test_list.txt"]
+    assert names("didemo_ret", "didemo", "test") == ["test_data.json"]
+    assert names("didemo_ret", "didemo", "test", restrict_to_list=True) == ["test_data.json", "test_list.txt"]
+    assert names("tgif_frameqa", "tgif", "test") == ["Test_frameqa_question.csv", "frameqa_trainval_ans2label.json"]
