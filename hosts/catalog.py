@@ -98,13 +98,6 @@ PAPER_HOSTS: tuple[HostSpec, ...] = (
                      "HF hub DAMO-NLP-SG/Video-LLaMA-Series (+ EVA-g, BLIP-2 Q-Former, Vicuna-7B)"),),
           llm=True, aliases=("video-llama",),
           order=110, display="Video-LLaMA"),
-    _spec("video_chatgpt", True, True, True, (G, M), "7.4B", "32B",
-          "Maaz et al., Video-ChatGPT, ACL 2024", "https://github.com/mbzuai-oryx/Video-ChatGPT", "CC-BY-4.0",
-          "catalogue", "CLIP-L/14 penultimate features, spatio-temporal pooling, Linear -> LLaVA-Lightning-7B.",
-          (WeightTag("", "video_chatgpt-7B.bin", "Video-ChatGPT projector (+ LLaVA-Lightning-7B-v1-1)",
-                     "HF hub MBZUAI/Video-ChatGPT-7B and mmaaz60/LLaVA-7B-Lightening-v1-1"),),
-          llm=True, aliases=("video-chatgpt",),
-          order=120, display="Video-ChatGPT"),
 )
 
 for _s in PAPER_HOSTS:

@@ -1,5 +1,6 @@
-"""Offline builders for host tests: tiny tokenizers (WordLevel, built in memory) and tiny configs of the
-real architectures (CLIP, Video-LLaVA). No downloads."""
+"""Offline builders for host tests: tiny tokenizers (WordLevel, built in memory), tiny configs of the real
+architectures, and :data:`TINY_HOSTS` (one random-init tiny build per implemented paper host, used by the
+registry-wide contract and Finsta post-training step tests). No downloads."""
 
 from __future__ import annotations
 
@@ -59,3 +60,51 @@ def make_video(b: int = 2, t: int = 3, res: int = 32, seed: int = 0) -> tuple[to
     video = torch.randn(b, t, 3, res, res, generator=g)
     times = torch.arange(t, dtype=torch.float32).repeat(b, 1) * 0.5
     return video, times
+
+
+def tiny_vision_config(hidden: int = 48, image: int = 28, patch: int = 14):
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(hidden_size=hidden, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            image_size=image, patch_size=patch)
+
+
+def tiny_llama_config(vocab: int = 64):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, bos_token_id=2,
+                       eos_token_id=3, pad_token_id=0)
+
+
+def tiny_clip4clip(sim_header: str = "seqTransf", **kw):
+    from hosts.registry import create_host
+
+    torch.manual_seed(0)
+    return create_host("clip4clip", random_init=True, clip_config=tiny_clip_config(vocab=128),
+                       tokenizer=make_tokenizer("clip"), sim_header=sim_header, seq_layers=1, **kw)
+
+
+def tiny_video_llava(**kw):
+    from hosts.registry import create_host
+
+    torch.manual_seed(0)
+    return create_host("video_llava", random_init=True, config=tiny_video_llava_config(vocab=128),
+                       tokenizer=make_tokenizer("llama"), num_frames=2, **kw)
+
+
+def tiny_video_chatgpt(**kw):
+    from hosts.registry import create_host
+
+    torch.manual_seed(0)
+    kw = {"num_frames": 3, "temporal_slots": 4, **kw}
+    return create_host("video_chatgpt", random_init=True, llm_config=tiny_llama_config(),
+                       vision_config=tiny_vision_config(), tokenizer=make_tokenizer("llama"), **kw)
+
+
+# implemented paper host -> (tiny builder, frames per clip)
+TINY_HOSTS = {
+    "clip4clip": (tiny_clip4clip, 3),
+    "video_llava": (tiny_video_llava, 2),
+    "video_chatgpt": (tiny_video_chatgpt, 3),
+}
