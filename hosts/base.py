@@ -141,6 +141,13 @@ class Host(nn.Module):
         counts may differ between questions (``K`` = the largest); shorter rows are padded with ``-inf``."""
         raise CapabilityError(f"host {self.spec.name!r} cannot score options")
 
+    def answer_loglikelihood(self, video: Tensor, prompts: list[str], answers: list[str],
+                             frame_times: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Log-likelihood of each answer given its video and prompt (lmms-eval's ``loglikelihood``): the sum of
+        the answer tokens' log-probabilities ``[B]`` (no length normalisation) and whether every answer token is
+        the greedy (argmax) choice ``[B]`` bool. Generative hosts only."""
+        raise CapabilityError(f"host {self.spec.name!r} cannot score answer likelihoods")
+
     def zeroshot_class_scores(self, video: Tensor, class_names: list[str], prompt: str = "{}",
                               frame_times: Tensor | None = None) -> Tensor:
         """Zero-shot classification scores ``[B, N]`` over ``N`` class names (higher = more likely). Default:

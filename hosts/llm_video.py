@@ -223,14 +223,27 @@ class LLMVideoHost(Host):
         return self.language_model(inputs_embeds=emb, attention_mask=seq.mask.long(), position_ids=seq.position_ids,
                                    output_hidden_states=hidden, **kw)
 
-    def _answer_logprobs(self, seq: Sequence, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        """Sum of log-probabilities of the answer tokens (seg 3) per row, and their count."""
+    def _answer_logprobs(self, seq: Sequence, tokens: Tensor, greedy: bool = False) -> Any:
+        """Sum of log-probabilities of the answer tokens (seg 3) per row and their count (and, if ``greedy``,
+        whether every answer token is the argmax)."""
         h = self._llm(seq, tokens).last_hidden_state
         logp = torch.log_softmax(self.lm_head(h[:, :-1]).float(), -1)
         tgt = seq.input_ids[:, 1:]
         lp = logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
         m = (seq.seg[:, 1:] == 3) & seq.mask[:, 1:]
+        if greedy:
+            hit = (logp.argmax(-1) == tgt) | ~m
+            return (lp * m).sum(1), m.sum(1), hit.all(1)
         return (lp * m).sum(1), m.sum(1)
+
+    @torch.no_grad()
+    def answer_loglikelihood(self, video: Tensor, prompts: list[str], answers: list[str],
+                             frame_times: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``[B]`` summed log-probability of each answer (+ EOS) after ``chat_template(prompt)`` with its video, and
+        ``[B]`` whether every answer token is the greedy choice (lmms-eval ``loglikelihood``)."""
+        seq = self.build(self.chat_template, prompts, video.shape[1], answers=answers)
+        lp, _, greedy = self._answer_logprobs(seq, self.video_tokens(video).tokens, greedy=True)
+        return lp, greedy
 
     # -- capabilities ------------------------------------------------------------------------------
     def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None,

@@ -77,6 +77,11 @@ class HostSpec:
             self.display = self.name
 
     @property
+    def display_name(self) -> str:
+        """Alias of ``display`` (the table label)."""
+        return self.display
+
+    @property
     def arch(self) -> str:
         """Table 10 flags as ``T/V/C`` with ``-`` for an absent encoder (``¥`` for LLM-as-T+C)."""
         t = "¥" if self.llm_text_cross else ("T" if self.has_text else "-")

@@ -145,3 +145,12 @@ def test_io_does_not_import_base_and_spec_is_torch_free():
     for light in ("spec.py", "checkpoints.py", "errors.py", "catalog.py", "__init__.py"):
         assert not any(m == "torch" or m.startswith(("torch.", "hosts.base", "hosts.io"))
                        for m in _imports(HOSTS_DIR / light)), light
+
+
+def test_missing_path_refused_for_hosts_without_a_weight_file(tmp_path):
+    """The planner relies on it: a given-but-missing checkpoint is an error even when the tag names no file."""
+    with pytest.raises(CheckpointError, match="nope.safetensors"):
+        resolve_checkpoint("tiny", tmp_path / "nope.safetensors")
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"x")
+    assert resolve_checkpoint("tiny", f) == f

@@ -190,3 +190,15 @@ def test_zeroshot_classes_by_likelihood_match_option_scores():
         mc = host.score_options(video, [host.classify_prompt] * 2, [names] * 2)
     assert scores.shape == (2, 4)
     torch.testing.assert_close(scores, mc, atol=1e-4, rtol=1e-4)
+
+
+def test_answer_loglikelihood_sums_match_option_scores():
+    host = build(mc_length_norm=False).eval()
+    video, _ = make_video(2, 2)
+    opts = [["a red ball", "the dog runs with a man"]] * 2
+    with torch.no_grad():
+        mc = host.score_options(video, ["what is it ?"] * 2, opts)
+        lp, greedy = host.answer_loglikelihood(video.repeat_interleave(2, 0), ["what is it ?"] * 4,
+                                               [o for row in opts for o in row])
+    torch.testing.assert_close(lp.view(2, 2), mc, atol=1e-4, rtol=1e-4)
+    assert greedy.dtype == torch.bool and greedy.shape == (4,)
