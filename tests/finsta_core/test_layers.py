@@ -16,6 +16,7 @@ import torch
 
 from finsta_core import Finsta, FinstaConfig, collate_graphs
 from finsta_core.graphs.batch import chain_root_depth
+from finsta_core.nn.attend import EdgeList
 from finsta_core.nn.baselines import GATLayer, RGNNLayer
 from finsta_core.nn.encoder import GraphEncoder
 from finsta_core.nn.graph import LayerGraph, build_graphs
@@ -102,6 +103,34 @@ def test_dense_reference_gate_matches_node_loop(with_z):
     zmask = (torch.rand(g.num_nodes) > 0.5) if with_z else None
     z = z if with_z else None
     torch.testing.assert_close(dense_gate(layer.gate, q, k, g.prev, z, zmask), loop_gate(layer, q, k, g.prev, z, zmask))
+
+
+def test_edge_list_attend_is_softmax_weighted_source_sum():
+    """``EdgeList.attend``: per target, softmax over its in-edges, weighted sum of source values; no in-edges: 0."""
+    src, dst = torch.tensor([0, 1, 2, 2, 0]), torch.tensor([1, 1, 1, 0, 3])
+    edges = EdgeList(src, dst, 5)  # node 2 and node 4 have no in-edges
+    logit = torch.randn(5, 2, dtype=torch.float64)
+    v = torch.randn(5, 2, 3, dtype=torch.float64)
+    agg, w = edges.attend(logit, v)
+    for i in range(5):
+        m = dst == i
+        if not m.any():
+            assert (agg[i] == 0).all()
+            continue
+        wi = logit[m].softmax(0)
+        torch.testing.assert_close(w[m], wi)
+        torch.testing.assert_close(agg[i], (wi.unsqueeze(-1) * v[src[m]]).sum(0))
+    torch.testing.assert_close(edges.aggregate(v[src], "mean")[1], v[[0, 1, 2]].mean(0))
+    with pytest.raises(ValueError, match="unknown reduce"):
+        edges.aggregate(v[src], "max")
+
+
+def test_static_edges_need_their_type_embeddings():
+    g = _dsg_graph(FinstaConfig.preset("small", d_model=D, heads=H))
+    h, e = torch.randn(g.num_nodes, D), torch.randn(g.num_stream, D)
+    for layer in (GTrmLayer(D, H), RGNNLayer(D, H)):
+        with pytest.raises(ValueError, match="pass e_aux"):
+            layer(h, e, g)
 
 
 def test_rgtrm_with_gate_disabled_is_exactly_gtrm():
