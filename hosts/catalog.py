@@ -62,12 +62,6 @@ PAPER_HOSTS: tuple[HostSpec, ...] = (
                      "pretrained.zip via microsoft/XPretrain hd-vila/scripts/download_data.sh (link expired; "
                      "ask the maintainers)"),),
           order=60, display="HDVILA"),
-    _spec("clover", True, True, True, (R, C, M), "258M", "5.3M",
-          "Huang et al., Clover, CVPR 2023", "https://github.com/LeeYN-43/Clover", "Apache-2.0", "catalogue",
-          "No weights released (README to-do unchecked): only the architecture with Swin-B K400 + BERT init.",
-          (WeightTag("", "clover_pretrain.pth", "Clover pre-trained (not released)",
-                     "not released by the authors; pre-train with LeeYN-43/Clover"),),
-          order=70, display="Clover"),
     _spec("lfvila", True, True, True, (R, C, M), "277M", "8.5M",
           "Sun et al., Long-Form Video-Language Pre-Training, NeurIPS 2022",
           "https://github.com/microsoft/XPretrain/tree/main/LF-VILA", "Microsoft Research License (non-commercial)",
