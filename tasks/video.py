@@ -300,8 +300,14 @@ def decode_decord(path: str | Path, protocol: VideoProtocol, train: bool = False
         n = len(vr)
         start, end = (float(span[0]), float(span[1])) if span else (0.0, n / fps)
         targets = sample_times(max(end - start, 1e-3), protocol, train, rng, start)
+        late = [t for t in targets if _past_end(float(t), (n - 1) / fps, 1.0 / fps)]
+        if late:  # a span past the stream's end: refuse rather than clamp to the last frame
+            raise VideoDecodeError(f"truncated video {path}: {n} frames ({n / fps:.2f} s) but a frame is wanted "
+                                   f"at {late[0]:.2f} s")
         idx = np.clip(np.floor(targets * fps + 1e-6).astype(int), 0, n - 1)
         frames = vr.get_batch(idx.tolist()).asnumpy()
+    except VideoDecodeError:
+        raise
     except Exception as err:
         raise VideoDecodeError(f"cannot decode video {path} with decord: {err}") from err
     return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(), torch.tensor(idx / fps, dtype=torch.float32)

@@ -175,3 +175,11 @@ def test_long_video_seeks_instead_of_decoding_every_frame(long_video):
                                                                        abs=6)
     assert straight["seeks"] == 0 and straight["decoded"] >= 88
     assert seeking["seeks"] == 4 and seeking["decoded"] <= 4 * 10  # at most one keyframe interval per target
+
+
+def test_span_past_the_end_of_the_file_is_refused(video):
+    """A segment annotated past the end of the downloaded file (2 s here) used to repeat the last frame."""
+    with pytest.raises(VideoDecodeError, match="truncated"):
+        decode(video, VideoProtocol(num_frames=4), span=(1.0, 5.0))
+    _, t = decode(video, VideoProtocol(num_frames=2), span=(1.0, 2.1))  # within slack of the end: accepted
+    assert t.tolist() == pytest.approx([1.2, 1.8])
