@@ -109,6 +109,17 @@ def _run_config(run: Path) -> dict[str, Any]:
     return cfg
 
 
+def doc_protocol(doc: dict[str, Any]) -> VideoProtocol | None:
+    """The video protocol an exported doc carries (``doc["protocol"]``), None for other docs."""
+    spec = doc.get("protocol")
+    if spec is None:
+        return None
+    try:
+        return VideoProtocol(**spec)
+    except (TypeError, ValueError) as err:
+        raise ServeError(f"doc {doc.get('id')!r}: bad field 'protocol' {spec!r} ({err})") from err
+
+
 def build_host(opts: ServeOptions) -> Host:
     """The host ``opts`` names, in eval mode; a run folder's post-trained weights loaded over it."""
     if opts.run:
@@ -151,19 +162,22 @@ class HostServer:
     def device(self) -> torch.device:
         return next(self.host.parameters()).device
 
-    def video(self, path: str | Path) -> Tensor:
-        """Decoded, preprocessed clip ``[T, 3, R, R]`` float (``R`` = the host's input size)."""
+    def video(self, path: str | Path, protocol: VideoProtocol | None = None) -> Tensor:
+        """Decoded, preprocessed clip ``[T, 3, R, R]`` float (``R`` = the host's input size), in ``protocol`` (an
+        exported doc carries its task's protocol, so the frames equal those ``harness run`` evaluates) or, for
+        lmms-eval's own tasks, the host's (its frame count, uniform sampling)."""
         p = Path(path)
         if not p.is_file():
             raise ServeError(f"video {p} does not exist (check the task's video root)")
         try:
-            frames, _ = load_clip(p, self.protocol)
+            frames, _ = load_clip(p, protocol or self.protocol)
         except VideoDecodeError as err:
             raise ServeError(f"video {p}: {err}") from err
         return self.host.preprocess(frames)
 
-    def _videos(self, paths: Sequence[str | Path]) -> Tensor:
-        return torch.stack([self.video(p) for p in paths]).to(self.device)
+    def _videos(self, paths: Sequence[str | Path], protocols: Sequence[VideoProtocol | None] | None) -> Tensor:
+        protocols = protocols or [None] * len(paths)
+        return torch.stack([self.video(p, q) for p, q in zip(paths, protocols)]).to(self.device)
 
     def _map(self, n: int, fn: Callable[[int, int], list[R]]) -> list[R]:
         out: list[R] = []
@@ -172,8 +186,8 @@ class HostServer:
         return out
 
     @torch.no_grad()
-    def generate(self, videos: Sequence[str | Path], prompts: Sequence[str],
-                 max_new_tokens: int | None = None) -> list[str]:
+    def generate(self, videos: Sequence[str | Path], prompts: Sequence[str], max_new_tokens: int | None = None,
+                 protocols: Sequence[VideoProtocol | None] | None = None) -> list[str]:
         """Greedy answers, one per (video, prompt); an empty prompt asks for a caption (the host's own caption
         instruction, as ``harness run`` does for captioning tasks)."""
         if len(videos) != len(prompts):
@@ -184,20 +198,22 @@ class HostServer:
             batch = list(prompts[a:b])
             if any(batch) and not all(batch):
                 raise ServeError("a batch mixes captioning requests (empty prompt) with questions")
-            return self.host.generate(self._videos(videos[a:b]), batch if any(batch) else None,
+            return self.host.generate(self._videos(videos[a:b], protocols and protocols[a:b]),
+                                      batch if any(batch) else None,
                                       max_new_tokens=n_new)
 
         return self._map(len(videos), one)
 
     @torch.no_grad()
-    def loglikelihood(self, videos: Sequence[str | Path], prompts: Sequence[str],
-                      answers: Sequence[str]) -> list[tuple[float, bool]]:
+    def loglikelihood(self, videos: Sequence[str | Path], prompts: Sequence[str], answers: Sequence[str],
+                      protocols: Sequence[VideoProtocol | None] | None = None) -> list[tuple[float, bool]]:
         """``(sum of the answer tokens' log-probabilities, every answer token is the greedy one)`` per request."""
         if not len(videos) == len(prompts) == len(answers):
             raise ValueError("videos, prompts and answers must have equal lengths")
 
         def one(a: int, b: int) -> list[tuple[float, bool]]:
-            lp, greedy = self.host.answer_loglikelihood(self._videos(videos[a:b]), list(prompts[a:b]),
+            lp, greedy = self.host.answer_loglikelihood(self._videos(videos[a:b], protocols and protocols[a:b]),
+                                                        list(prompts[a:b]),
                                                         list(answers[a:b]))
             return [(float(x), bool(g)) for x, g in zip(lp.tolist(), greedy.tolist())]
 

@@ -3,7 +3,8 @@
 Our loader reads the official-format files (so the docs are exactly the samples ``harness run`` evaluates), and
 the folder gets:
 
-* ``<name>.jsonl``  one doc per sample: ``id``, absolute ``video`` path, ``prompt``, and the task type's target
+* ``<name>.jsonl``  one doc per sample: ``id``, absolute ``video`` path, the task's video ``protocol`` (so the
+  ``finsta_host`` model decodes the frames ``harness run`` evaluates), ``prompt``, and the task type's target
   (``answer`` | ``options`` + ``answer_index`` | ``references``);
 * ``<name>.yaml``   the lmms-eval task in the task's paper protocol (``dataset_path: json`` over that file);
 * ``utils.py``      re-exports :mod:`harness.lmms.task_utils` (lmms-eval resolves ``!function utils.x`` there).
@@ -42,7 +43,10 @@ class ExportError(HarnessError):
 def _doc(task: Task, s: Sample, tt: TaskType, drop_articles: bool) -> dict[str, Any]:
     if not s.video:
         raise ExportError(f"{task.name}: sample {s.id!r} has no video path (field 'video')")
-    doc: dict[str, Any] = {"id": s.id, "video": str(Path(s.video).resolve())}
+    p = task.protocol
+    doc: dict[str, Any] = {"id": s.id, "video": str(Path(s.video).resolve()),
+                           "protocol": {"num_frames": p.num_frames, "fps": p.fps, "sampling": p.sampling,
+                                        "resolution": p.resolution, "crop": p.crop, "backend": p.backend}}
     question = s.texts[0] if s.texts else ""
     if tt == TaskType.OE_QA:
         if s.answer is None:

@@ -14,7 +14,8 @@ from typing import Any
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 
-from harness.lmms.adapter import HostServer, ServeError, ServeOptions
+from harness.lmms.adapter import HostServer, ServeError, ServeOptions, doc_protocol
+from tasks.types import VideoProtocol
 
 
 def _one_video(visuals: Any, where: str) -> str:
@@ -38,32 +39,36 @@ class FinstaHostLMM(lmms):
     def _docs(self, requests: list[Instance]) -> list[tuple[Any, ...]]:
         return [req.args for req in requests]
 
-    def _video(self, doc_to_visual: Any, doc_id: int, task: str, split: str) -> str:
+    def _video(self, doc_to_visual: Any, doc_id: int, task: str, split: str) -> tuple[str, VideoProtocol | None]:
         doc = self.task_dict[task][split][doc_id]
-        return _one_video(doc_to_visual(doc), f"task {task} split {split} doc {doc_id}")
+        return _one_video(doc_to_visual(doc), f"task {task} split {split} doc {doc_id}"), doc_protocol(doc)
 
     def generate_until(self, requests: list[Instance]) -> list[str]:
         args = self._docs(requests)
-        videos = [self._video(dv, i, t, s) for _, _, dv, i, t, s in args]
+        videos, protocols = zip(*[self._video(dv, i, t, s) for _, _, dv, i, t, s in args]) if args else ((), ())
         prompts = [ctx for ctx, *_ in args]
         lengths = {int((g or {}).get("max_new_tokens", self.server.opts.max_new_tokens)) for _, g, *_ in args}
         out: list[str] = [""] * len(args)
         for n_new in sorted(lengths):  # one generation length per call
             idx = [k for k, (_, g, *_) in enumerate(args)
                    if int((g or {}).get("max_new_tokens", self.server.opts.max_new_tokens)) == n_new]
-            answers = self.server.generate([videos[k] for k in idx], [prompts[k] for k in idx], n_new)
+            answers = self.server.generate([videos[k] for k in idx], [prompts[k] for k in idx], n_new,
+                                           [protocols[k] for k in idx])
             for k, a in zip(idx, answers):
                 out[k] = a
         return out
 
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
         args = self._docs(requests)
-        videos, prompts, answers = [], [], []
+        videos, protocols, prompts, answers = [], [], [], []
         for ctx, target, dv, i, t, s in args:
-            videos.append(self._video(dv, i, t, s))
+            video, protocol = self._video(dv, i, t, s)
+            videos.append(video)
+            protocols.append(protocol)
             prompts.append(ctx)
-            answers.append(target if isinstance(target, str) else target(self.task_dict[t][s][i]))
-        return self.server.loglikelihood(videos, prompts, answers)
+            answer = target if isinstance(target, str) else target(self.task_dict[t][s][i])
+            answers.append(str(answer).strip())  # lmms-eval prefixes choices with its target delimiter " "
+        return self.server.loglikelihood(videos, prompts, answers, protocols)
 
     def generate_until_multi_round(self, requests: list[Instance]) -> list[str]:
         raise NotImplementedError("finsta_host answers single-round requests only (the paper's tasks)")

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from harness.cli import main
-from harness.lmms.adapter import HostServer, ServeError, ServeOptions, build_host
+from harness.lmms.adapter import HostServer, ServeError, ServeOptions, build_host, doc_protocol
 from harness.lmms.export import ExportError, export_task
 from harness.lmms.task_utils import process_caption, process_qa
 from tasks.registry import create_task
@@ -41,6 +41,7 @@ def test_export_writes_docs_yaml_and_utils(msvd_root: Path, tmp_path: Path) -> N
     assert cfg["dataset_kwargs"]["data_files"]["test"] == str((folder / "finsta_msvd_qa.jsonl").resolve())
     assert cfg["metadata"]["finsta_fingerprint"] == task.fingerprint()
     assert "harness.lmms.task_utils" in (folder / "utils.py").read_text()
+    assert all(doc_protocol(d) == task.protocol for d in docs)  # the frames `harness run` evaluates
 
 
 def test_export_refuses_retrieval_before_loading(tmp_path: Path) -> None:
