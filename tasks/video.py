@@ -42,6 +42,10 @@ SEEK_AHEAD_S = 5.0
 the keyframe before the target and web videos put keyframes every 2-10 s, so below this gap decoding straight
 on costs about as much as the seek."""
 
+CHECK_TAIL_S = 1.0
+""":func:`check_video` decodes from the keyframe before ``duration - CHECK_TAIL_S`` to the end: about one
+keyframe interval of frames per file, enough to see whether the stream reaches its declared end."""
+
 TRUNCATION_SLACK_FRAMES = 2
 """A wanted time may lie this many frame intervals past the last decoded frame's display interval before the
 video counts as truncated (container durations are rounded and the last frame's length is estimated from the
@@ -252,13 +256,13 @@ class _FrameReader:
 
 def check_video(path: str | Path, tail_s: float | None = None) -> VideoInfo:
     """:func:`probe` plus a look at the end of the stream: decode the last ``tail_s`` seconds (default
-    :data:`SEEK_AHEAD_S`) and refuse a file whose frames stop before the duration its container declares (a
+    :data:`CHECK_TAIL_S`) and refuse a file whose frames stop before the duration its container declares (a
     truncated download that still opens). Used by ``harness data check``."""
     info = probe(path)
     if not info.duration or not info.fps:
         return info
     av = _import_av()
-    tail = SEEK_AHEAD_S if tail_s is None else float(tail_s)
+    tail = CHECK_TAIL_S if tail_s is None else float(tail_s)
     last_t = None
     try:
         with av.open(str(path)) as c:

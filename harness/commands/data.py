@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--lenient", action="store_true", help="skip and count malformed records instead of stopping")
     p.add_argument("--no-videos", action="store_true", help="do not look at video files")
-    p.add_argument("--max-videos", type=int, default=1000, help="probe at most this many videos per split")
+    p.add_argument("--max-videos", type=int, default=1000, help="check at most this many videos per split")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="task option (e.g. qa_format=original); VALUE parsed as YAML")
     p.set_defaults(func=check_command)
@@ -80,6 +80,8 @@ def check_videos(samples: list, max_videos: int) -> dict[str, Any]:
 def run_check(task_name: str, root: str | None, splits: list[str] | None = None, lenient: bool = False,
               videos: bool = True, max_videos: int = 1000, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report as a dict: ``{"task", "root", "splits": {split: {...}}, "ok", "status"}``."""
+    if max_videos < 0:
+        raise HarnessError(f"--max-videos must be >= 0, got {max_videos}")
     from finsta_core.registry import RegistryError, UnknownNameError
     from tasks.registry import create_task
 

@@ -236,6 +236,13 @@ def test_option_types_of_other_loaders():
         create_task("activitynet_para", sort_by_time="yes")
 
 
+def test_negative_limit_is_refused(tmp_path):
+    """``samples(split, limit=-1)`` used to drop the last sample silently."""
+    _tgif(tmp_path, TGIF_SAME_GIF)
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        create_task("tgif_frameqa", root=tmp_path).samples("test", limit=-1)
+
+
 def test_out_of_vocabulary_answers_are_counted(tmp_path):
     _tgif(tmp_path, TGIF_SAME_GIF, vocab={"three": 0})
     task = create_task("tgif_frameqa", root=tmp_path)
