@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tasks.base import (
-    REQUIRED_CAPABILITIES,
     EvalResult,
     EvalSettings,
     RequiredFile,
@@ -16,7 +15,7 @@ from tasks.base import (
 from tasks.registry import TASKS, create_task, task_names
 
 __all__ = [
-    "REQUIRED_CAPABILITIES", "EvalResult", "EvalSettings", "RequiredFile", "Sample", "SplitReport", "Task",
+    "EvalResult", "EvalSettings", "RequiredFile", "Sample", "SplitReport", "Task",
     "TaskType", "VideoProtocol",
     "TASKS", "create_task", "task_names",
 ]

@@ -28,19 +28,8 @@ from tasks.types import (
     VideoProtocol,
 )
 
-__all__ = ["REQUIRED_CAPABILITIES", "EvalResult", "EvalSettings", "RequiredFile", "Sample", "SplitReport", "Task",
+__all__ = ["EvalResult", "EvalSettings", "RequiredFile", "Sample", "SplitReport", "Task",
            "TaskType", "VideoProtocol"]
-
-# Host capabilities a task type needs (checked when a run is planned).
-REQUIRED_CAPABILITIES: dict[TaskType, frozenset[str]] = {
-    TaskType.ACTION_RECOGNITION: frozenset({"classification"}),
-    TaskType.CAPTIONING: frozenset({"generation"}),
-    TaskType.RETRIEVAL: frozenset({"retrieval"}),
-    TaskType.MC_QA: frozenset({"multiple_choice"}),
-    TaskType.OE_QA: frozenset({"classification"}),
-    TaskType.PARAGRAPH_RETRIEVAL: frozenset({"retrieval"}),
-    TaskType.LONGFORM_QA: frozenset({"multiple_choice"}),
-}
 
 
 class Task:
@@ -69,7 +58,7 @@ class Task:
     protocol: VideoProtocol = VideoProtocol()
     metrics: tuple[str, ...] = ()
     version: str = "1"
-    description: str = ""
+    summary: str = ""  # one line for listings (not lm-eval's ``description``, a few-shot preamble)
     num_classes: int = 0
     eval_options: Mapping[str, Any] = {}
 

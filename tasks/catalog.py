@@ -47,6 +47,9 @@ def build_task_class(name: str) -> type:
     if name in _CLASSES:
         return _CLASSES[name]
     cfg = load_config(name)
+    if "description" in cfg:
+        raise ValueError(f"tasks/configs/{name}.yaml: key 'description' is lm-eval's few-shot preamble; this "
+                         "harness has no preamble, and calls the task's one-line summary 'summary'")
     module, _, attr = str(cfg["class"]).partition(":")
     base = getattr(importlib.import_module(module), attr)
     attrs: dict[str, Any] = {
@@ -58,9 +61,9 @@ def build_task_class(name: str) -> type:
         "protocol": VideoProtocol(**cfg.get("protocol", {})),
         "metrics": tuple(cfg.get("metrics", ())),
         "version": str(cfg.get("version", "1")),
-        "description": cfg.get("description", ""),
+        "summary": cfg.get("summary", ""),
         "__module__": __name__,
-        "__doc__": f"{cfg.get('description', name)} (built from tasks/configs/{name}.yaml)",
+        "__doc__": f"{cfg.get('summary', name)} (built from tasks/configs/{name}.yaml)",
     }
     for key in ("files", "sources", "split_files", "eval_options", "video_template"):
         if key in cfg:

@@ -52,7 +52,8 @@ class Problems:
     def bad(self, path: Path | str, record: str, what: str) -> None:
         msg = f"{path}, {record}: {what}"
         if self.strict:
-            raise AnnotationError(msg + " (strict mode; pass strict=False to skip and count bad records)")
+            raise AnnotationError(msg + " (strict mode; skip and count bad records with task.strict=false in "
+                                        "run / validate, or --lenient in data check)")
         self.report.n_skipped += 1
         if len(self.report.problems) < 50:
             self.report.problems.append(msg)

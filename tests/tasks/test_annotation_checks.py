@@ -264,3 +264,23 @@ def test_input_files_lists_every_file_the_split_reads(annotations):
     assert names("didemo_ret", "didemo", "test") == ["test_data.json"]
     assert names("didemo_ret", "didemo", "test", restrict_to_list=True) == ["test_data.json", "test_list.txt"]
     assert names("tgif_frameqa", "tgif", "test") == ["Test_frameqa_question.csv", "frameqa_trainval_ans2label.json"]
+
+
+def test_yaml_summary_key_and_lm_eval_description_refused(tmp_path, monkeypatch):
+    """Issue 14 item 4: ``description`` is lm-eval's few-shot preamble, our one-line text is ``summary``."""
+    import tasks.catalog as catalog
+
+    assert create_task("msrvtt_qa").summary.startswith("MSRVTT-QA")
+    for path in catalog.CONFIG_DIR.glob("*.yaml"):
+        assert "\ndescription:" not in "\n" + path.read_text(), path
+    (tmp_path / "mine.yaml").write_text("class: tasks.datasets.how2qa:How2QA\ntask_type: longform_qa\ndataset: x\n"
+                                        "splits: [val]\ndescription: Answer the question.\n")
+    monkeypatch.setattr(catalog, "CONFIG_DIR", tmp_path)
+    with pytest.raises(ValueError, match="'description' is lm-eval's few-shot preamble"):
+        catalog.build_task_class("mine")
+
+
+def test_strict_hint_names_flags_that_exist(tmp_path):
+    _tgif(tmp_path, [TGIF_SAME_GIF[0], TGIF_SAME_GIF[0]])
+    with pytest.raises(AnnotationError, match=r"task\.strict=false in run / validate, or --lenient in data check"):
+        create_task("tgif_frameqa", root=tmp_path).samples("test")
