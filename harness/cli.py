@@ -1,8 +1,11 @@
 """``python -m harness``: argparse front end. Every module in ``harness/commands/`` that defines
-``register(subparsers)`` adds its subcommand (and ``set_defaults(func=callable(args) -> int)``).
+``register(subparsers)`` adds its subcommand (and ``set_defaults(func=callable(args) -> int)``); the module's
+name is the command's name. Only the command being run is imported (``--help`` imports all of them), so a
+light command (``status``, ``list``) stays light.
 
-Errors a user can fix (unknown names, missing files, bad overrides, capability mismatches) are printed as
-one line ``error: ...`` with exit status 2, never a traceback (``--traceback`` shows it for debugging).
+Errors a user can fix (unknown names, missing files, bad overrides, capability mismatches, a corrupt store
+file) are printed as one line ``error: ...`` with exit status 2, never a traceback (``--traceback`` shows
+it for debugging). No command waits for a keyboard.
 """
 
 from __future__ import annotations
@@ -13,48 +16,47 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-__all__ = ["USER_ERRORS", "build_parser", "main"]
+import harness.commands as commands
+from harness.errors import HarnessError
+
+__all__ = ["build_parser", "main", "user_errors"]
+
+# (module, class name) of the other packages' user-fixable errors; looked up only in modules already
+# imported, since an error of a module that was never imported cannot have been raised.
+_USER_ERRORS = (("finsta_core.registry", "UnknownNameError"), ("finsta_core.registry", "RegistryError"),
+                ("hosts.errors", "CapabilityError"), ("hosts.errors", "CheckpointError"),
+                ("finsta_core.graphs.types", "SceneGraphError"), ("tasks.datasets.common", "AnnotationError"))
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from finsta_core.registry import RegistryError, UnknownNameError
-    from harness.errors import HarnessError
-
-    errors: list[type[BaseException]] = [HarnessError, UnknownNameError, RegistryError, FileNotFoundError]
-    try:
-        from hosts.base import CapabilityError, CheckpointError
-
-        errors += [CapabilityError, CheckpointError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from finsta_core.graphs import SceneGraphError
-
-        errors.append(SceneGraphError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types printed as one line (those of modules imported so far)."""
+    found: list[type[BaseException]] = [HarnessError, FileNotFoundError]
+    for module, name in _USER_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
 
 
-USER_ERRORS = _user_errors()
+def _command_modules(argv: Sequence[str]) -> list[str]:
+    """The command module(s) to import: the one named by the first positional argument, else all."""
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return [first] if first in names else names
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every command module of ``harness.commands`` registered."""
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser with the command module(s) of ``harness.commands`` that ``argv`` needs registered."""
     parser = argparse.ArgumentParser(prog="python -m harness",
                                      description="Finsta benchmark harness: post-train, fine-tune and zero-shot runs, "
                                                  "sweeps, results store and paper tables.")
     parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors (debugging)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import harness.commands as commands
-
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
+    for name in _command_modules(argv):
         try:
-            module = importlib.import_module(f"harness.commands.{info.name}")
+            module = importlib.import_module(f"harness.commands.{name}")
         except Exception as err:  # noqa: BLE001 - one broken plug-in command must not take the CLI down
-            print(f"warning: command module harness.commands.{info.name} failed to import: {err}", file=sys.stderr)
+            print(f"warning: command module harness.commands.{name} failed to import: {err}", file=sys.stderr)
             continue
         register = getattr(module, "register", None)
         if callable(register):
@@ -63,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
@@ -71,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except USER_ERRORS as err:
-        if getattr(args, "traceback", False):
+    except Exception as err:
+        if getattr(args, "traceback", False) or not isinstance(err, user_errors()):
             raise
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"error: {msg}", file=sys.stderr)

@@ -90,7 +90,7 @@ def _resolve_task(name: str, cfg: dict[str, Any], own: bool, extra: dict[str, An
     root = str(Path(root).expanduser().resolve()) if root else None
     options = {**(dict(cfg["task"]["options"] or {}) if own else {}), **dict(extra or {})}
     try:
-        task = create_task(name, root=root, **options)
+        task = create_task(name, root=root, strict=bool(cfg["task"]["strict"]), **options)
     except (TypeError, ValueError) as err:
         raise PlanError(f"task {name!r}: bad options {options}: {err}") from None
     return task, root, options
@@ -129,12 +129,21 @@ def _annotation_fingerprint(task: Any, splits: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def random_init(cfg: dict[str, Any]) -> bool:
+    """Whether the run builds its host with random weights (``host.init=random``, or the host factory's
+    ``host.options.random_init=true``)."""
+    return cfg["host"]["init"] == "random" or bool((cfg["host"]["options"] or {}).get("random_init", False))
+
+
 def _resolve_checkpoint(host_name: str, cfg: dict[str, Any]) -> tuple[str | None, str]:
     """``(checkpoint path or None, its fingerprint)`` through the hosts' one checkpoint check (C1)."""
     from hosts.errors import CheckpointError
     from hosts.registry import resolve_checkpoint
 
-    if bool((cfg["host"]["options"] or {}).get("random_init", False)):
+    if random_init(cfg):
+        if cfg["host"]["checkpoint"]:
+            raise PlanError(f"host {host_name!r}: host.init=random (random weights) and host.checkpoint="
+                            f"{cfg['host']['checkpoint']} contradict each other; drop one")
         return None, "random_init"
     try:
         path = resolve_checkpoint(host_name, cfg["host"]["checkpoint"] or None)
@@ -171,10 +180,33 @@ def _run_id(host: str, task: Any, mode: str, seed: int, cfg: dict[str, Any], lab
     return f"{_slug(host)}-{_slug(task.name)}-{mode}-s{seed}-{digest}"
 
 
+def _carries_graphs(task: Any, split: str) -> bool:
+    """Whether the samples of ``task`` / ``split`` carry their scene graphs themselves (synthetic tasks)."""
+    try:
+        samples = task.samples(split, limit=1)
+    except (OSError, ValueError):
+        return False
+    return bool(samples) and samples[0].scene_graph is not None
+
+
+def _sources(cfg: dict[str, Any], data_task: Any, split: str) -> dict[str, Any] | None:
+    """The post-training corpus and scene-graph store (contract C3, :mod:`harness.sources`), or None when the
+    data task's own samples carry their graphs and no corpus / store is configured."""
+    from harness.sources import resolve_posttrain_sources
+
+    pt = cfg["posttrain"]
+    try:
+        return resolve_posttrain_sources(cfg, data_task).to_dict()
+    except PlanError:
+        if not pt.get("corpus") and not pt.get("sg_store") and _carries_graphs(data_task, split):
+            return None
+        raise
+
+
 def _posttrain_data(cfg: dict[str, Any], task: Any, root: str | None, options: dict[str, Any],
                     check_files: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Resolve the post-training data task (``posttrain.data``, default the run's task): its resolved part of
-    the spec and its input fingerprints."""
+    """Resolve the post-training data (``posttrain.data`` task, default the run's task, or ``posttrain.corpus``)
+    and its scene graphs: the resolved part of the spec and the input fingerprints."""
     pt = cfg["posttrain"]
     validate_finsta_options(dict(cfg["finsta"]), cfg["finsta_preset"])
     name = pt["data"] or task.name
@@ -184,12 +216,15 @@ def _posttrain_data(cfg: dict[str, Any], task: Any, root: str | None, options: d
     else:
         data_task, data_root, data_options = _resolve_task(name, cfg, own=False, extra=data_opts)
     split = str(pt["split"])
-    if check_files:
+    if check_files and not pt.get("corpus"):
         _check_files(data_task, [split])
+    sources = _sources(cfg, data_task, split)
     resolved = {"posttrain_task": data_task.name, "posttrain_root": data_root, "posttrain_options": data_options,
-                "posttrain_split": split}
+                "posttrain_split": split, "sources": sources}
     inputs = {"posttrain_task": data_task.name, "posttrain_fingerprint": data_task.fingerprint(),
-              "posttrain_root": data_root, "posttrain_annotations": _annotation_fingerprint(data_task, [split])}
+              "posttrain_root": data_root, "posttrain_annotations": _annotation_fingerprint(data_task, [split]),
+              "posttrain_sources": {k: sources[k] for k in ("kind", "corpus_fingerprint", "sg_fingerprint")}
+              if sources else None}
     return resolved, inputs
 
 

@@ -1,13 +1,18 @@
-"""Arguments shared by ``run``, ``validate`` and ``sweep``."""
+"""Arguments and output shared by ``run``, ``validate`` and ``sweep``."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any
 
 from harness.errors import HarnessError
 
+DEFAULT_MODE = "finetune"
+
 
 def parse_seeds(text: str | None) -> list[int] | None:
+    """``"1,2,2"`` -> ``[1, 2]`` (a repeated seed is planned once)."""
     if text is None:
         return None
     try:
@@ -16,14 +21,15 @@ def parse_seeds(text: str | None) -> list[int] | None:
         raise HarnessError(f"--seeds expects comma-separated integers, got {text!r}") from None
     if not seeds:
         raise HarnessError("--seeds is empty")
-    return seeds
+    return list(dict.fromkeys(seeds))
 
 
 def add_plan_args(p: argparse.ArgumentParser) -> None:
     """``--host --task --mode --seeds --config --preset --store`` and ``key=value`` overrides."""
     p.add_argument("--host", required=True, help="host name(s), comma-separated; optional weight tag: clover.msrvtt_ft")
     p.add_argument("--task", required=True, help="task name(s), comma-separated")
-    p.add_argument("--mode", default="finetune", help="posttrain | finetune | zeroshot | pretrain (default finetune)")
+    p.add_argument("--mode", default=None,
+                   help=f"posttrain | finetune | zeroshot | pretrain (default {DEFAULT_MODE}; the plan is printed)")
     add_common_args(p)
 
 
@@ -42,6 +48,20 @@ def add_submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", action="store_true", help="return after submitting")
 
 
+def plan_from_args(args: argparse.Namespace) -> list[Any]:
+    """Plan the runs of ``run`` / ``validate`` and print the plan (one line per run; the mode when defaulted)."""
+    from harness.plan import plan_runs
+
+    mode = args.mode or DEFAULT_MODE
+    runs = plan_runs(args.host, args.task, mode, seeds=parse_seeds(args.seeds), overrides=args.overrides,
+                     experiment=args.config, preset=args.preset, store_root=args.store)
+    note = "" if args.mode else f" (mode {mode}: the default; choose with --mode)"
+    print(f"planned {len(runs)} run(s) under {runs[0].store_root}{note}:")
+    for r in runs:
+        print(f"  {r.mode:9s} {r.host:14s} {r.task:16s} seed {r.seed:<3d} {r.run_id}")
+    return runs
+
+
 def summarize(results: list, out: argparse.Namespace | None = None) -> int:
     """Print one line per run and the totals; exit status 1 if any run failed."""
     counts: dict[str, int] = {}
@@ -51,3 +71,31 @@ def summarize(results: list, out: argparse.Namespace | None = None) -> int:
         print(f"{r.state:9s} {r.run_dir}{tail}")
     print("; ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return 1 if counts.get("failed") else 0
+
+
+def print_scores(runs: Sequence[Any]) -> None:
+    """The scores the runs produced (their ``metrics.json``), one line per evaluation, and the mean over seeds."""
+    from harness.store import RunStore
+    from tasks.metrics.registry import higher_is_better, metric_label
+
+    lines, groups = [], {}
+    for r in runs:
+        store = RunStore(r.store_root)
+        if not store.is_finished(r.run_id):
+            continue
+        for ev in store.metrics(r.run_id)["evaluations"]:
+            m = {k: float(v) for k, v in (ev.get("metrics") or {}).items()}
+            key = (r.host, r.task, r.mode, ev.get("mode", ""), ev.get("split", ""))
+            groups.setdefault(key, []).append(m)
+            vals = "  ".join(f"{metric_label(k)}{'' if higher_is_better(k) else '↓'}={v:.2f}" for k, v in m.items())
+            lines.append(f"  {r.host:14s} {r.task:16s} {r.mode:9s} s{r.seed:<3d} {ev.get('split', ''):6s} {vals}  "
+                         f"(n={ev.get('n_samples')}, failed={ev.get('n_failed', 0)})")
+    if not lines:
+        return
+    print("scores:")
+    print("\n".join(lines))
+    for (host, task, mode, _, split), ms in groups.items():
+        if len(ms) > 1:
+            keys = [k for k in ms[0] if all(k in m for m in ms)]
+            vals = "  ".join(f"{metric_label(k)}={sum(m[k] for m in ms) / len(ms):.2f}" for k in keys)
+            print(f"  {host:14s} {task:16s} {mode:9s} mean of {len(ms)} seeds, {split}: {vals}")

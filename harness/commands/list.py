@@ -9,9 +9,9 @@ from typing import Any
 
 def _rows(what: str) -> list[dict[str, Any]]:
     if what == "hosts":
-        from hosts.registry import HOSTS, _ensure_catalogue
+        from hosts.registry import HOSTS, discover
 
-        _ensure_catalogue()
+        discover()
         rows = []
         for name in HOSTS.names():
             try:

@@ -17,13 +17,14 @@ CONFIG_DIR = Path(__file__).resolve().parent
 
 # Maps that accept any key (their contents are validated elsewhere).
 OPEN_MAPS = ("finsta", "host.options", "task.options", "data.roots", "posttrain.data_options",
-             "pretrain.loss_weights")
+             "pretrain.loss_weights", "posttrain.corpus")
 
 # Keys that do not change a run's result; left out of the run identity (hash of the run folder name).
 IDENTITY_EXCLUDE = ("launch", "store", "run.seeds", "run.device", "run.progress", "run.log_every",
                     "run.ckpt_every", "run.eval_batch_size",
                     "run.max_failed_fraction", "data.num_workers", "data.roots", "task.root",
-                    "host.checkpoint")
+                    "host.checkpoint", "posttrain.corpus", "posttrain.sg_store")
+# (the paths above enter the identity as fingerprints of what they point to: RunSpec.resolved["inputs"])
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["RANGES", "check_ranges"]
+__all__ = ["CHOICES", "RANGES", "check_ranges"]
 
 # dotted key -> (lowest, strict, highest, nullable, why). strict: the value must be > lowest (else >= lowest).
 RANGES: dict[str, tuple[float, bool, float, bool, str]] = {
@@ -49,6 +49,14 @@ for _stage in ("stage1", "stage2"):
 RANGES["posttrain.stage2.host_lr"] = (0, False, math.inf, False, "post-training host learning rate (0 = frozen)")
 
 
+# dotted key -> allowed values
+CHOICES: dict[str, tuple[str, ...]] = {
+    "host.init": ("pretrained", "random"),
+    "posttrain.then": ("finetune", "zeroshot", "none"),
+    "optim.schedule": ("linear", "cosine", "constant"),
+}
+
+
 def _get(cfg: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     node: Any = cfg
     for part in dotted.split("."):
@@ -76,6 +84,10 @@ def check_ranges(cfg: dict[str, Any]) -> None:
             if high != math.inf:
                 rule += f" and <= {high:g}"
             raise ConfigError(f"'{key}' must be {rule} ({why}), got {value!r}")
+    for key, allowed in CHOICES.items():
+        found, value = _get(cfg, key)
+        if found and value not in allowed:
+            raise ConfigError(f"'{key}' must be one of {', '.join(allowed)}, got {value!r}")
     seeds = cfg.get("run", {}).get("seeds")
     if isinstance(seeds, list) and (not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
                                                           for s in seeds)):

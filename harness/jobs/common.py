@@ -16,7 +16,8 @@ __all__ = ["build_host", "build_posttrain_task", "build_task", "host_params", "l
 def build_task(ctx: JobContext) -> Task:
     """The run's task with the data root and options the planner resolved (``spec.resolved``)."""
     r = ctx.spec.resolved
-    return create_task(ctx.spec.task, root=r.get("task_root"), **dict(r.get("task_options") or {}))
+    return create_task(ctx.spec.task, root=r.get("task_root"), strict=bool(ctx.cfg["task"]["strict"]),
+                       **dict(r.get("task_options") or {}))
 
 
 def build_posttrain_task(ctx: JobContext, task: Task) -> Task:
@@ -26,12 +27,14 @@ def build_posttrain_task(ctx: JobContext, task: Task) -> Task:
     options = dict(r.get("posttrain_options") or {})
     if name == task.name and options == dict(r.get("task_options") or {}):
         return task
-    return create_task(name, root=r.get("posttrain_root"), **options)
+    return create_task(name, root=r.get("posttrain_root"), strict=bool(ctx.cfg["task"]["strict"]), **options)
 
 
 def build_host(ctx: JobContext) -> Host:
     """The run's host from the checkpoint the planner resolved, moved to the job's device."""
     options = dict(ctx.cfg["host"]["options"] or {})
+    if ctx.cfg["host"]["init"] == "random":
+        options["random_init"] = True
     host = create_host(ctx.spec.host, checkpoint=ctx.spec.resolved.get("checkpoint"), **options)
     return host.to(ctx.device)
 

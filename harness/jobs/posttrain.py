@@ -23,6 +23,7 @@ from finsta_core.schedule import loss_weights
 from finsta_core.sg.noise import drop_nodes, sample_seed
 from harness.jobs.common import build_posttrain_task, host_params, load_samples
 from harness.jobs.context import JobContext, JobOutput
+from harness.jobs.data import posttrain_dataset
 from harness.jobs.finetune import finetune_and_evaluate, zeroshot_evaluate
 from harness.jobs.train import BatchBox, train_loop
 from hosts.base import HostBatch
@@ -123,7 +124,12 @@ def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
     pt = ctx.cfg["posttrain"]
     fcfg = FinstaConfig.preset(str(ctx.cfg["finsta_preset"]), **dict(ctx.cfg["finsta"]))
     data_task = build_posttrain_task(ctx, task)
-    samples = load_samples(ctx, data_task, str(pt["split"]))
+    sources = ctx.spec.resolved.get("sources")
+    if sources:  # a corpus / task split with a scene-graph store built by `sg parse` (contract C3)
+        limit = ctx.cfg["data"]["limit"]
+        samples, _ = posttrain_dataset(sources, data_task, limit=int(limit) if limit is not None else None)
+    else:  # the data task's samples carry their graphs (synthetic tasks)
+        samples = load_samples(ctx, data_task, str(pt["split"]))
     graphs = _load_graphs(ctx, data_task, str(pt["split"]), samples)
     pooled_w = host.encoder_widths()
     first_w = host.first_layer_widths()

@@ -81,6 +81,8 @@ UNFINISHED = {
     "crashed",
     "incomplete",
     "unknown",
+    "dead",
+    "corrupt",
 }
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -140,7 +142,8 @@ def prepare_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             f"value {df.at[i, 'value']!r} is not a number"
         )
     df["value"] = vals
-    df = df[df["value"].notna()].copy()
+    # a finished run's NaN metric keeps its row (its column stays, shown as "-"); rows without a metric go
+    df = df[df["value"].notna() | (df["metric"].map(_blank) != "")].copy()
     df["finsta"] = [_to_bool(x, i) for i, x in zip(df.index, df["finsta"])]
     for col in (
         "host",

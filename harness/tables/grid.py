@@ -137,13 +137,15 @@ def mark_best(grid: Grid, columns: list[int] | None = None) -> None:
     """Flag the best cell(s) of each column (ties all flagged); lower-is-better columns take the minimum."""
     idx = range(len(grid.columns)) if columns is None else columns
     for j in idx:
-        vals = [r.cells[j].value for r in grid.data_rows() if not r.cells[j].missing]
-        if not vals:
+        finite = [float(r.cells[j].value) for r in grid.data_rows()
+                  if not r.cells[j].missing and math.isfinite(float(r.cells[j].value))]
+        if not finite:  # an infinite value (a diverged run) is never "best"
             continue
-        best = min(vals) if grid.columns[j].lower_is_better else max(vals)
+        best = min(finite) if grid.columns[j].lower_is_better else max(finite)
         for r in grid.data_rows():
             c = r.cells[j]
-            c.best = (not c.missing) and math.isclose(float(c.value), float(best), rel_tol=0, abs_tol=1e-9)
+            c.best = (not c.missing) and math.isfinite(float(c.value)) and math.isclose(
+                float(c.value), best, rel_tol=0, abs_tol=1e-9)
 
 
 def measured_legend(grid: Grid, delta_meaning: str = "(+x) = Finsta-X minus X on the means") -> str:
