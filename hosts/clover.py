@@ -80,7 +80,7 @@ PRETRAIN_ONLY = ("backbone.mask_token", "mlm_head.", "mlm_ssl_V_head.", "mlm_ssl
 CLOVER_SIZES: dict[str, dict[str, Any]] = {
     "base": dict(bert="base", swin="B", window=(8, 7, 7), cross_layers=3, resolution=224, num_frames=8,
                  max_words=30),
-    "tiny": dict(bert="tiny", swin="tiny_test", window=(2, 4, 4), cross_layers=1, resolution=32, num_frames=4,
+    "tiny": dict(bert="tiny", swin="tiny_test", window=(2, 4, 4), cross_layers=1, resolution=32, num_frames=8,
                  max_words=16),
 }
 

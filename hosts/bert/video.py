@@ -139,8 +139,9 @@ def embed_video_tokens(tokens: Tensor, space_pos: Tensor, time_pos: Tensor, type
     """
     b, t, s, d = tokens.shape
     if t > time_pos.shape[1]:
-        raise ValueError(f"{t} temporal tokens but only {time_pos.shape[1]} temporal positions "
-                         "(use fewer frames: the host was built for that many)")
+        raise ValueError(f"{t} temporal tokens but the host has only {time_pos.shape[1]} temporal positions: feed "
+                         "fewer frames (task.options.protocol.num_frames) or build the host for more "
+                         "(host.options.num_frames)")
     x = (tokens + space_pos + time_pos[:, :t]).reshape(b, t * s, d)
     if type_embedding is not None:
         x = x + type_embedding(torch.full((b, t * s), type_id, dtype=torch.long, device=x.device))
