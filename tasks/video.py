@@ -171,12 +171,22 @@ def decode_pyav(path: str | Path, protocol: VideoProtocol, train: bool = False,
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), torch.tensor(times, dtype=torch.float32)
 
 
-def _past_end(t: float, last_t: float, interval: float | None) -> bool:
-    """True when time ``t`` lies beyond what the last decoded frame (shown at ``last_t``) can cover: more than
-    ``TRUNCATION_SLACK_FRAMES`` frame intervals after that frame's own display interval."""
-    if interval is None:
+def _past_end(t: float, last_t: float, shown_for: float | None, interval: float | None) -> bool:
+    """True when time ``t`` lies beyond what the last decoded frame can cover: that frame is shown from
+    ``last_t`` for ``shown_for`` seconds (its own duration, e.g. a GIF's long final delay; else one average
+    frame interval), plus ``TRUNCATION_SLACK_FRAMES`` average frame intervals."""
+    step = interval or shown_for
+    if step is None:
         return False
-    return t > last_t + (1 + TRUNCATION_SLACK_FRAMES) * interval + 1e-6
+    return t > last_t + (shown_for or step) + TRUNCATION_SLACK_FRAMES * step + 1e-6
+
+
+def _shown_for(frame) -> float | None:
+    """How long a decoded frame is on screen (seconds), from its own duration when the container gives one."""
+    dur, tb = getattr(frame, "duration", None), getattr(frame, "time_base", None)
+    if dur and tb:
+        return float(dur * tb)
+    return None
 
 
 class _FrameReader:
@@ -185,8 +195,8 @@ class _FrameReader:
     def __init__(self, container, stream, t0: float, seek_ahead_s: float, stats: dict[str, int]) -> None:
         self.c, self.st, self.t0, self.seek_ahead_s, self.stats = container, stream, t0, seek_ahead_s, stats
         self.decoder = None
-        self.prev = None  # (frame, time) of the last frame at or before the current target
-        self.nxt = None  # (frame, time) decoded but not yet reached
+        self.prev = None  # (frame, time, seconds shown) of the last frame at or before the current target
+        self.nxt = None  # (frame, time, seconds shown) decoded but not yet reached
         self.from_start = True  # the decoder started at the beginning of the stream (no seek)
 
     def _next(self):
@@ -195,7 +205,7 @@ class _FrameReader:
             return None
         self.stats["decoded"] += 1
         prev_t = self.prev[1] if self.prev else 0.0
-        return frame, ((float(frame.time) - self.t0) if frame.time is not None else prev_t)
+        return frame, ((float(frame.time) - self.t0) if frame.time is not None else prev_t), _shown_for(frame)
 
     def _position(self) -> float:
         if self.nxt is not None:
@@ -245,7 +255,7 @@ class _FrameReader:
             if got is None:
                 raise VideoDecodeError(f"truncated or damaged video {path}: no frame decodes at or after "
                                        f"{t:.2f} s (container duration {info.duration} s)")
-            if self.nxt is None and _past_end(t, got[1], interval):
+            if self.nxt is None and _past_end(t, got[1], got[2], interval):
                 raise VideoDecodeError(f"truncated video {path}: frames stop at {got[1]:.2f} s but the container "
                                        f"says {info.duration} s (frame wanted at {t:.2f} s); re-download it")
             if got[0] is not cached_src:
@@ -263,7 +273,7 @@ def check_video(path: str | Path, tail_s: float | None = None) -> VideoInfo:
         return info
     av = _import_av()
     tail = CHECK_TAIL_S if tail_s is None else float(tail_s)
-    last_t = None
+    last_t, shown = None, None
     try:
         with av.open(str(path)) as c:
             st = _video_stream(c, path)
@@ -273,7 +283,7 @@ def check_video(path: str | Path, tail_s: float | None = None) -> VideoInfo:
                 c.seek(int((from_t + t0) / st.time_base), stream=st, backward=True, any_frame=False)
             for frame in c.decode(st):
                 if frame.time is not None:
-                    last_t = float(frame.time) - t0
+                    last_t, shown = float(frame.time) - t0, _shown_for(frame)
     except Exception as err:  # a damaged tail can raise inside the demuxer or the decoder
         if last_t is None:
             raise VideoDecodeError(f"cannot decode the end of video {path}: {type(err).__name__}: {err}") from err
@@ -281,7 +291,7 @@ def check_video(path: str | Path, tail_s: float | None = None) -> VideoInfo:
         raise VideoDecodeError(f"truncated or damaged video {path}: no frame decodes in its last {tail:g} s "
                                f"(container duration {info.duration:g} s)")
     interval = 1.0 / info.fps
-    if _past_end(info.duration - interval, last_t, interval):
+    if _past_end(info.duration - interval, last_t, shown, interval):
         raise VideoDecodeError(f"truncated video {path}: frames stop at {last_t:.2f} s but the container says "
                                f"{info.duration:g} s")
     return info
@@ -304,7 +314,7 @@ def decode_decord(path: str | Path, protocol: VideoProtocol, train: bool = False
         n = len(vr)
         start, end = (float(span[0]), float(span[1])) if span else (0.0, n / fps)
         targets = sample_times(max(end - start, 1e-3), protocol, train, rng, start)
-        late = [t for t in targets if _past_end(float(t), (n - 1) / fps, 1.0 / fps)]
+        late = [t for t in targets if _past_end(float(t), (n - 1) / fps, None, 1.0 / fps)]
         if late:  # a span past the stream's end: refuse rather than clamp to the last frame
             raise VideoDecodeError(f"truncated video {path}: {n} frames ({n / fps:.2f} s) but a frame is wanted "
                                    f"at {late[0]:.2f} s")

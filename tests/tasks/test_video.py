@@ -183,3 +183,29 @@ def test_span_past_the_end_of_the_file_is_refused(video):
         decode(video, VideoProtocol(num_frames=4), span=(1.0, 5.0))
     _, t = decode(video, VideoProtocol(num_frames=2), span=(1.0, 2.1))  # within slack of the end: accepted
     assert t.tolist() == pytest.approx([1.2, 1.8])
+
+
+def test_gif_with_a_long_final_delay_is_not_truncated(tmp_path):
+    """A GIF whose last frame stays on screen 2.7 s (TGIF GIFs pause at the end) covers its declared 3 s: the
+    truncation check uses the frame's own duration, not only the average frame rate (4 frames / 3 s)."""
+    import fractions
+
+    from tasks.video import check_video
+
+    path = tmp_path / "pause.gif"
+    with av.open(str(path), "w") as c:
+        st = c.add_stream("gif", rate=10)
+        st.width, st.height, st.pix_fmt = 32, 32, "rgb8"
+        packets = []
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 60 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = i, fractions.Fraction(1, 10)
+            packets += list(st.encode(f))
+        packets += list(st.encode())
+        packets[-1].duration = 27  # 2.7 s in the stream's 1/10 s time base
+        for pkt in packets:
+            c.mux(pkt)
+    assert probe(path).duration == pytest.approx(3.0)
+    _, t = decode(path, VideoProtocol(num_frames=8, resolution=32, crop="none"))
+    assert t.tolist() == pytest.approx([0.1, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    assert check_video(path).num_frames == 4
