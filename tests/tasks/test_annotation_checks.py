@@ -84,6 +84,8 @@ def _count(annotations: Path, what: str) -> int:
         return sum(len(v["annotations"]) for v in db.values() if v["subset"] == "training")
     if what == "activitynet":
         return len(json.loads((a / "activitynet/val_1.json").read_text()))
+    if what == "msvd_cap":
+        return _count_csv_rows(a / "msvd/MSVD_test.tsv", False, "\t")
     if what == "didemo":
         return len({r["video"] for r in json.loads((a / "didemo/test_data.json").read_text())})
     raise AssertionError(what)
@@ -101,6 +103,7 @@ def _count(annotations: Path, what: str) -> int:
     ("youcook2_cap", "youcook2", "train", "youcook2"),   # one per segment caption (video + annotation id)
     ("activitynet_para", "activitynet", "val", "activitynet"),  # one per video paragraph
     ("didemo_ret", "didemo", "test", "didemo"),          # one per video paragraph
+    ("msvd_cap", "msvd", "test", "msvd_cap"),            # one per clip (its captions are the references)
 ])
 def test_ids_are_unique_per_unit_on_the_official_excerpts(annotations, task, folder, split, unit):
     samples = create_task(task, root=annotations / folder).samples(split)
