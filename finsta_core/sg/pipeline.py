@@ -217,7 +217,20 @@ def run_shard_job(cfg_dict: dict[str, Any], corpus: str, out_dir: str, shard: in
     if shard_done(out_dir, shard, fingerprint):
         return {"shard": shard, "skipped": True}
     records = read_corpus(corpus)[shard * cfg.shard_size:(shard + 1) * cfg.shard_size]
-    return {"shard": shard, **SGPipeline(cfg).run_shard(records, out_dir, shard, fingerprint)}
+    return {"shard": shard, **cached_pipeline(cfg).run_shard(records, out_dir, shard, fingerprint)}
+
+
+_PIPELINES: dict[str, SGPipeline] = {}
+
+
+def cached_pipeline(cfg: SGPipelineConfig) -> SGPipeline:
+    """The pipeline of ``cfg``, built once per process (in-process executors and array tasks that run several
+    shards reuse the loaded detector, parser and CLIP model)."""
+    key = pipeline_fingerprint(cfg)
+    if key not in _PIPELINES:
+        _PIPELINES.clear()  # keep one: models are large
+        _PIPELINES[key] = SGPipeline(cfg)
+    return _PIPELINES[key]
 
 
 def run_corpus(cfg: SGPipelineConfig, corpus: str, out_dir: str, cluster: str = "debug",

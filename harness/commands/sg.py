@@ -166,8 +166,8 @@ def parse_command(args: argparse.Namespace) -> int:
     from finsta_core.sg.detectors import read_class_names
     from finsta_core.sg.pipeline import (
         CorpusError,
-        SGPipeline,
         SGPipelineConfig,
+        cached_pipeline,
         pipeline_fingerprint,
         read_corpus,
         run_corpus,
@@ -231,7 +231,7 @@ def parse_command(args: argparse.Namespace) -> int:
         clear_store(out)
         old = None
     try:  # build the models once here: a bad checkpoint is one line now, not a traceback in every shard
-        SGPipeline(cfg)
+        cached_pipeline(cfg)
     except Exception as err:  # noqa: BLE001 - any loading failure of a user-given file becomes one line
         raise HarnessError(f"cannot build the scene-graph pipeline: {str(err).strip().splitlines()[0]}") from None
     corpus_path = os.path.join(out, CORPUS)
