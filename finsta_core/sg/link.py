@@ -157,7 +157,7 @@ def link_hsg(tsg: TextualSceneGraph, dsg: DynamicSceneGraph, label_scorer: Label
         pos = torch.searchsorted(starts, track_of)
         vis = torch.full((t_obj.numel(), starts.numel()), -1.0)
         vis = vis.scatter_reduce(1, pos.expand(t_obj.numel(), -1), visual_sim.float(), "amax", include_self=True)
-        score = (score + vis) / 2
+        score = (score + vis) / 2  # a^C = (CLIP(c^T, c^D) + CLIP(c^T, f^D)) / 2 (Eq 7)
     if calibration == "softmax":
         per_label = torch.full((t_obj.numel(), len(uniq)), -1e4).scatter_reduce(
             1, gid.expand(t_obj.numel(), -1), score, "amax", include_self=True)

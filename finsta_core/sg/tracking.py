@@ -71,8 +71,9 @@ def temporal_edges(label_ids: Tensor, frame: Tensor, boxes: Tensor, is_object: T
         if a.numel() == 0 or b.numel() == 0:
             continue
         iou = box_iou(boxes[a], boxes[b])
+        # a^D = IoU(b_i, b_j | c_i = c_j) (Eq 1)
         iou = torch.where(label_ids[a][:, None] == label_ids[b][None, :], iou, torch.zeros_like(iou))
-        r, c = mutual_best_matching(iou, gamma)
+        r, c = mutual_best_matching(iou, gamma)  # a^D > gamma^D, one-to-one (Eq 1)
         src.append(a[r])
         dst.append(b[c])
     ti = torch.stack([torch.cat(src), torch.cat(dst)]) if src else torch.zeros(2, 0, dtype=torch.long)
