@@ -85,13 +85,6 @@ PAPER_HOSTS: tuple[HostSpec, ...] = (
           (WeightTag("", "InternVideo-MM-L-14.ckpt", "InternVideo-MM-L/14",
                      "HF hub OpenGVLab/InternVideo1.0"),),
           order=100, display="InternVideo"),
-    _spec("video_llama", True, True, True, (G, M), "7.6B", "2B",
-          "Zhang et al., Video-LLaMA, EMNLP 2023 demo", "https://github.com/DAMO-NLP-SG/Video-LLaMA", "BSD-3-Clause",
-          "catalogue", "EVA ViT-g + BLIP-2 Q-Former per frame + video Q-Former + Vicuna-7B; computed ~7.85B.",
-          (WeightTag("", "finetune-vicuna7b-v2.pth", "Video-LLaMA VL branch (Vicuna-7B)",
-                     "HF hub DAMO-NLP-SG/Video-LLaMA-Series (+ EVA-g, BLIP-2 Q-Former, Vicuna-7B)"),),
-          llm=True, aliases=("video-llama",),
-          order=110, display="Video-LLaMA"),
 )
 
 for _s in PAPER_HOSTS:

@@ -216,7 +216,9 @@ class LLMVideoHost(Host):
     def _llm(self, seq: Sequence, tokens: Tensor | None, hidden: bool = False, **kw: Any) -> Any:
         """LLM pass with the projected video ``tokens`` ``[B, N, D]`` in the ``<video>`` slots (None: a
         text-only sequence)."""
-        emb = self.input_embeddings(seq.input_ids)
+        # video slots are overwritten: embed id 0 there (a slot token may lie outside the embedding table, as
+        # Video-LLaMA's <ImageHere>, which the official code never embeds)
+        emb = self.input_embeddings(seq.input_ids.masked_fill(seq.seg == 2, 0))
         if tokens is not None:
             vid = (seq.seg == 2).unsqueeze(-1)
             emb = emb.masked_scatter(vid, tokens.to(emb.dtype).reshape(-1, emb.shape[-1]))
@@ -360,18 +362,24 @@ class LLMVideoHost(Host):
         prc = torch.full((*seq.mask.shape, 2), -1, dtype=torch.long, device=dev)
         fidx[is_vid] = vt.token_frame_index.to(dev).repeat(b)
         prc[is_vid] = vt.token_patch_rc.to(dev).repeat(b, 1)
-        # cross pooled per frame: mean LLM state of the frame's video tokens  [B, T, D]
+        # cross pooled per frame: mean LLM state of the frame's video tokens  [B, T, D]; hosts whose video tokens
+        # belong to no single frame (Video-LLaMA's video queries) give one clip-level output at the mean time
         v_states = last[is_vid].view(b, n, -1)
-        own = torch.nn.functional.one_hot(vt.token_frame_index.to(dev).clamp_min(0), t).to(last.dtype)
-        own = own * (vt.token_frame_index.to(dev) >= 0).unsqueeze(-1).to(last.dtype)  # [N, T]
-        cross_pooled = torch.einsum("bnd,nt->btd", v_states, own) / own.sum(0).clamp_min(1).view(1, t, 1)
+        cross_times = batch.frame_times
+        if bool((vt.token_frame_index >= 0).any()):
+            own = torch.nn.functional.one_hot(vt.token_frame_index.to(dev).clamp_min(0), t).to(last.dtype)
+            own = own * (vt.token_frame_index.to(dev) >= 0).unsqueeze(-1).to(last.dtype)  # [N, T]
+            cross_pooled = torch.einsum("bnd,nt->btd", v_states, own) / own.sum(0).clamp_min(1).view(1, t, 1)
+        else:
+            cross_pooled = v_states.mean(1, keepdim=True)
+            cross_times = batch.frame_times.mean(1, keepdim=True)
         res = HostOutputs(
             text=EncoderOutput(TokenStates(t_states, t_mask, char_spans=t_spans), text_pooled),
             video=EncoderOutput(TokenStates(vt.first, torch.ones(vt.first.shape[:2], dtype=torch.bool, device=dev),
                                             frame_index=vt.first_frame_index, patch_rc=vt.first_patch_rc, grid=vt.grid),
                                 vt.frame_pooled, frame_times=batch.frame_times),
             cross=EncoderOutput(TokenStates(first, seq.mask, char_spans=seq.char_spans, frame_index=fidx,
-                                            patch_rc=prc, grid=vt.grid), cross_pooled, frame_times=batch.frame_times))
+                                            patch_rc=prc, grid=vt.grid), cross_pooled, frame_times=cross_times))
         if with_losses:
             res.losses["mlm"] = self.caption_loss(video, batch.texts, tokens=vt.tokens)
         return res

@@ -108,3 +108,31 @@ TINY_HOSTS = {
     "video_llava": (tiny_video_llava, 2),
     "video_chatgpt": (tiny_video_chatgpt, 3),
 }
+
+
+def tiny_video_llama_configs(vit: int = 48, qformer: int = 32, image: int = 28) -> dict:
+    """The tiny Video-LLaMA sizes of scripts/parity/video_llama.py (EVA-shaped ViT, two Q-Formers)."""
+    from transformers import Blip2QFormerConfig, Blip2VisionConfig
+
+    return dict(
+        vision_config=Blip2VisionConfig(hidden_size=vit, intermediate_size=int(vit * 4.3637), num_hidden_layers=2,
+                                        num_attention_heads=4, image_size=image, patch_size=14, qkv_bias=True,
+                                        layer_norm_eps=1e-6),
+        qformer_config=Blip2QFormerConfig(hidden_size=qformer, num_hidden_layers=2, num_attention_heads=4,
+                                          intermediate_size=64, encoder_hidden_size=vit, cross_attention_frequency=2),
+        video_qformer_config=Blip2QFormerConfig(hidden_size=qformer, num_hidden_layers=2, num_attention_heads=4,
+                                                intermediate_size=64, encoder_hidden_size=qformer,
+                                                cross_attention_frequency=1),
+        num_query_token=4, num_video_query_token=4)
+
+
+def tiny_video_llama(**kw):
+    from hosts.registry import create_host
+
+    torch.manual_seed(0)
+    kw = {"num_frames": 3, **tiny_video_llama_configs(), **kw}
+    return create_host("video_llama", random_init=True, llm_config=tiny_llama_config(),
+                       tokenizer=make_tokenizer("llama"), **kw)
+
+
+TINY_HOSTS["video_llama"] = (tiny_video_llama, 3)
