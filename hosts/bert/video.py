@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.swin_transformer import PatchMerging, SwinTransformerBlock
 from torchvision.models.video.swin_transformer import PatchEmbed3d, ShiftedWindowAttention3d
@@ -57,6 +58,24 @@ class SwinStage(nn.Module):
         return x, first if first is not None else x
 
 
+class PatchEmbedStride1(nn.Module):
+    """VIOLET's ``PatchEmbed3D``: a ``(2, 4, 4)`` tubelet with temporal stride 1 after padding one frame at the end,
+    so there are as many temporal tokens as input frames (torchvision's ``PatchEmbed3d`` has stride = tubelet).
+    Same parameter names (``proj``, ``norm``); output channels-last ``[B, T, H', W', C]``."""
+
+    def __init__(self, patch_size: Sequence[int], embed_dim: int) -> None:
+        super().__init__()
+        self.patch_size = tuple(patch_size)
+        self.proj = nn.Conv3d(3, embed_dim, kernel_size=self.patch_size, stride=(1, *self.patch_size[1:]))
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, _, _, h, w = x.shape
+        ph, pw = self.patch_size[1:]
+        x = F.pad(x, (0, (pw - w % pw) % pw, 0, (ph - h % ph) % ph, 0, self.patch_size[0] - 1))
+        return self.norm(self.proj(x).permute(0, 2, 3, 4, 1))
+
+
 class VideoSwin3D(nn.Module):
     """Video Swin backbone (official layout) on torchvision ``swin3d`` blocks.
 
@@ -67,17 +86,25 @@ class VideoSwin3D(nn.Module):
             officially).
         drop_path_rate: stochastic depth, linearly increasing over blocks (official 0.3 for Swin-B; inactive in
             ``eval()``).
+        temporal_stride: 2 (= tubelet, Video Swin / Clover) or 1 (VIOLET: one temporal token per frame).
     """
 
     def __init__(self, embed_dim: int = 128, depths: Sequence[int] = (2, 2, 18, 2),
                  num_heads: Sequence[int] = (4, 8, 16, 32), patch_size: Sequence[int] = (2, 4, 4),
-                 window_size: Sequence[int] = (8, 7, 7), mlp_ratio: float = 4.0, drop_path_rate: float = 0.0) -> None:
+                 window_size: Sequence[int] = (8, 7, 7), mlp_ratio: float = 4.0, drop_path_rate: float = 0.0,
+                 temporal_stride: int | None = None) -> None:
         super().__init__()
         if len(depths) != len(num_heads):
             raise ValueError(f"depths {tuple(depths)} and num_heads {tuple(num_heads)} differ in length")
         self.patch_size = tuple(patch_size)
         self.embed_dim = embed_dim
-        self.patch_embed = PatchEmbed3d(list(patch_size), 3, embed_dim, norm_layer=partial(nn.LayerNorm, eps=1e-5))
+        if temporal_stride in (None, patch_size[0]):
+            self.patch_embed = PatchEmbed3d(list(patch_size), 3, embed_dim, norm_layer=partial(nn.LayerNorm, eps=1e-5))
+        elif temporal_stride == 1:
+            self.patch_embed = PatchEmbedStride1(patch_size, embed_dim)
+        else:
+            raise ValueError(f"temporal_stride must be 1 or the tubelet length {patch_size[0]}, got {temporal_stride}")
+        self.temporal_stride = temporal_stride or patch_size[0]
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.layers = nn.ModuleList()
         start = 0
