@@ -153,3 +153,30 @@ def test_posttrain_dataset_reads_pairs_and_graphs(tmp_path, webvid):
     _build(ref, tmp_path / "sg", {"webvid_0"}, pipeline_fp="p2")
     with pytest.raises(ValueError, match="changed since this run was planned"):
         posttrain_dataset(src)
+
+
+def test_task_split_as_corpus(tmp_path):
+    """posttrain.corpus = {}: the data task's split; fingerprint from the task; the store must cover data.limit."""
+    from harness.jobs.data import posttrain_dataset
+    from tasks.registry import create_task
+    from tests.e2e.builders import write_msrvtt
+
+    root = write_msrvtt(tmp_path / "msrvtt", n_test=2, n_train=3, frames=2, size=16)
+    task = create_task("msrvtt_ret", root=root)
+    cfg = _cfg(tmp_path, {}, str(tmp_path / "sg"))
+    ref = corpus_ref_from_config(cfg, task)
+    assert ref.kind == "task" and ref.cli_args()[:4] == ["--task", "msrvtt_ret", "--split", "train"]
+    with pytest.raises(PlanError, match=r"sg parse --task msrvtt_ret --split train --root .*msrvtt --out"):
+        resolve_posttrain_sources(cfg, task)
+    ids = [s.id for s in task.samples("train")]
+    _build(ref, tmp_path / "sg", set(ids[:2]), failed={ids[2]})
+    samples, graphs = posttrain_dataset(resolve_posttrain_sources(cfg, task).to_dict(), task)
+    assert [s.id for s in samples] == ids[:2] and samples[0].texts == task.samples("train")[0].texts
+    assert all(s.scene_graph is graphs[s.id] for s in samples)
+    # a store built for the first 2 samples does not cover a run on all of them
+    limited = corpus_ref_from_config({**cfg, "data": {"limit": 2}}, task)
+    _build(limited, tmp_path / "sg2", set(ids[:2]))
+    with pytest.raises(PlanError, match="covers the first 2 samples"):
+        resolve_posttrain_sources(_cfg(tmp_path, {}, str(tmp_path / "sg2")), task)
+    assert resolve_posttrain_sources({**_cfg(tmp_path, {}, str(tmp_path / "sg2")), "data": {"limit": 2}},
+                                     task).n_pairs == 2
