@@ -346,17 +346,15 @@ def main() -> None:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.compare:
-        rows = []
-        for dim in a.dims:
-            a.dim = dim
-            rows += compare(a)
         print(f"DSG encoder fwd+bwd, one process, interleaved: {a.videos} videos x {a.frames} keyframes x "
               f"~{3 * a.objects - 1} nodes, {a.layers} layer(s), heads={a.heads}, threads={a.threads}, "
               f"median of {a.reps} (after {a.warmup} warm-up)")
         print("| d | variant | ms (median) | time / ours | all reps (ms) | graph |")
-        print("|---|---|---|---|---|---|")
-        for r in rows:
-            print("| " + " | ".join(str(x) for x in r) + " |")
+        print("|---|---|---|---|---|---|", flush=True)
+        for dim in a.dims:
+            a.dim = dim
+            for r in compare(a):  # one width at a time: rows appear as they are measured
+                print("| " + " | ".join(str(x) for x in r) + " |", flush=True)
         return
     if a.child:
         a.variant = a.child
