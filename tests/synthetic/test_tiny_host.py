@@ -131,3 +131,24 @@ def test_option_scoring_is_ragged_and_per_pair(name, batch):
     assert torch.isinf(s[0, 2:]).all() and torch.isinf(s[2, 3:]).all() and torch.isfinite(s[1]).all()
     for i, a in enumerate(alone):
         torch.testing.assert_close(s[i, : len(opts[i])], a, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stem", ["patch", "tubelet", "conv", "motion", "motion_conv"])
+@pytest.mark.parametrize("temporal", ["cls", "tokens"])
+def test_video_stems_and_temporal_attention(stem, temporal, batch):
+    """Every stem / temporal-attention option encodes video; the motion stems see the frame order (reversing
+    time changes the embedding) and ``temporal="tokens"`` mixes patch tokens across frames."""
+    torch.manual_seed(0)
+    host = create_host("tiny_dual", stem=stem, temporal=temporal)
+    host.eval()
+    with torch.no_grad():
+        v = host.encode_video(batch.video)
+        assert v.shape == (batch.video.shape[0], host.embed_dim) and torch.isfinite(v).all()
+        if stem.startswith("motion") or stem in ("tubelet", "conv"):
+            assert not torch.allclose(v, host.encode_video(batch.video.flip(1)), atol=1e-4)
+        if temporal == "tokens":
+            a = batch.video[:1].clone()
+            b = a.clone()
+            b[:, 0] += 1.0  # change only the first frame
+            ta, tb = host.video(a)[1], host.video(b)[1]
+            assert not torch.allclose(ta[:, -1, 1:], tb[:, -1, 1:], atol=1e-5), "patch tokens must mix across time"
