@@ -23,8 +23,7 @@ from typing import Any
 
 import submitit
 
-from harness.jobs.run import RunResult, run_job, write_run_files
-from harness.spec import RunSpec
+from harness.spec import RunResult, RunSpec, write_run_files
 from harness.store import RunLock, RunStore, check_store_root
 
 __all__ = ["EXECUTORS", "JobRunner", "make_executor", "submit"]
@@ -57,6 +56,8 @@ class JobRunner(submitit.helpers.Checkpointable):
     """The callable submitted for every run: ``JobRunner()(spec) -> RunResult``."""
 
     def __call__(self, spec: RunSpec) -> RunResult:
+        from harness.jobs.run import run_job  # the job side (torch, models): imported where the job runs
+
         started = False
         try:
             started = _init_distributed(spec.config["launch"])

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.modes import get_mode
+import yaml
 
-__all__ = ["RunSpec"]
+from harness.modes import get_mode
+from harness.store import RunStore
+
+__all__ = ["RunResult", "RunSpec", "write_run_files"]
 
 
 @dataclass
@@ -65,3 +68,21 @@ class RunSpec:
         """What goes into ``spec.json`` (the config goes to ``config.yaml``)."""
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("config", "task_info")}
         return {**d, **self.task_info, "finsta": self.finsta, "eval_mode": self.eval_mode}
+
+
+@dataclass
+class RunResult:
+    """Outcome of one run (what ``harness.launch.submit`` returns per run)."""
+
+    run_id: str
+    state: str  # finished | failed | skipped | submitted
+    run_dir: str
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+
+def write_run_files(spec: RunSpec) -> None:
+    """``spec.json`` and ``config.yaml`` of a planned run (idempotent, atomic)."""
+    store = RunStore(spec.store_root)
+    store.write_json(spec.run_id, "spec.json", spec.to_dict())
+    store.write_text(spec.run_id, "config.yaml", yaml.safe_dump(spec.config, sort_keys=False))

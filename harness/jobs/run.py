@@ -14,37 +14,17 @@ import socket
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import yaml
 
 from harness.jobs.common import build_host, build_task
 from harness.jobs.context import JobContext, seed_everything
 from harness.modes import get_mode
-from harness.spec import RunSpec
+from harness.spec import RunResult, RunSpec, write_run_files
 from harness.store import HEARTBEAT_S, RunLock, RunStore, env_info
 
 __all__ = ["RunResult", "run_job", "write_run_files"]
-
-
-@dataclass
-class RunResult:
-    """Outcome of one run (what ``submit`` returns per run)."""
-
-    run_id: str
-    state: str  # finished | failed | skipped | submitted
-    run_dir: str
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
-
-
-def write_run_files(spec: RunSpec) -> None:
-    """``spec.json`` and ``config.yaml`` of a planned run (idempotent, atomic)."""
-    store = RunStore(spec.store_root)
-    store.write_json(spec.run_id, "spec.json", spec.to_dict())
-    store.write_text(spec.run_id, "config.yaml", yaml.safe_dump(spec.config, sort_keys=False))
 
 
 def _submitit_job_id() -> str | None:

@@ -70,3 +70,87 @@ def test_predictions_roundtrip_and_env(tmp_path):
     env = env_info()
     assert {"git_commit", "git_dirty", "packages", "hardware", "python"} <= set(env)
     assert "torch" in env["packages"]
+
+
+# -- store states that used to lie (issue 15) ------------------------------------------------------------
+def test_half_written_metrics_is_not_finished_and_is_rerun(tmp_path):
+    s = RunStore(tmp_path)
+    _run(s, "a", "finished", {"R@1": 1.0})
+    assert s.effective_state("a") == ("finished", "")
+    (tmp_path / "a" / "metrics.json").write_text('{"evaluations": [{"mode": "fin')  # crash mid-write
+    state, why = s.effective_state("a")
+    assert state == "incomplete" and "metrics.json" in why and not s.is_finished("a")
+
+
+def test_killed_run_is_dead_not_running_forever(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    s = RunStore(tmp_path)
+    _run(s, "a", "running")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    s.set_status("a", "running", pid=int(gone.stdout), hostname=socket.gethostname())  # its process was killed
+    state, why = s.effective_state("a")
+    assert state == "dead" and "is gone" in why
+    s.set_status("a", "running", pid=os.getpid(), hostname=socket.gethostname())  # alive: still running
+    assert s.effective_state("a")[0] == "running"
+    s.set_status("a", "running", pid=1, hostname="another-node", updated=0.0)  # elsewhere, no heartbeat for long
+    (tmp_path / "a" / "heartbeat").write_text("0\n")
+    assert s.effective_state("a")[0] == "dead"
+
+
+def test_corrupt_status_and_metrics_are_reported_not_tracebacks(tmp_path, capsys):
+    from harness.cli import main
+
+    s = RunStore(tmp_path)
+    _run(s, "a", "finished", {"R@1": 1.0})
+    _run(s, "b", "finished", {"R@1": 2.0})
+    (tmp_path / "a" / "status.json").write_text("{not json")
+    (tmp_path / "b" / "metrics.json").write_text('{"evaluations": "oops"}')
+    assert main(["status", "--store", str(tmp_path), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "1 corrupt" in out and "1 incomplete" in out and "status.json: not valid JSON" in out
+    f = load_frame(tmp_path)
+    assert set(f.status) == {"corrupt", "incomplete"}
+    from harness.errors import StoreError
+
+    with pytest.raises(StoreError, match="status.json: not valid JSON"):
+        s.status("a")
+    with pytest.raises(StoreError, match="'evaluations' must be a list"):
+        s.metrics("b")
+
+
+def test_store_under_a_file_is_one_line_error(tmp_path, capsys):
+    from harness.cli import main
+
+    afile = tmp_path / "results.txt"
+    afile.write_text("x")
+    assert main(["status", "--store", str(afile)]) == 2
+    assert capsys.readouterr().err.startswith("error: results store")
+    assert main(["run", "--host", "fake_host", "--task", "fake_mc", "--mode", "zeroshot", "--seeds", "1",
+                 "--executor", "inline", "--store", str(afile / "runs"), "preset=small", "run.progress=false"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: results store") and "lies under the file" in err and err.count("\n") == 1
+
+
+def test_result_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        s = RunStore(tmp_path)
+        _run(s, "a", "finished", {"R@1": 1.0})
+        s.write_predictions("a", [{"id": "x"}])
+    finally:
+        os.umask(old)
+    for name in ("spec.json", "status.json", "metrics.json", "predictions.jsonl"):
+        assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_run_lock_refuses_a_second_process(tmp_path):
+    from harness.store import RunLock
+
+    first = RunLock(tmp_path / "a")
+    assert first.acquire()
+    assert RunLock(tmp_path / "a").held_elsewhere() and not RunLock(tmp_path / "a").acquire()
+    first.release()
+    assert RunLock(tmp_path / "a").acquire()
