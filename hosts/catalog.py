@@ -77,14 +77,6 @@ PAPER_HOSTS: tuple[HostSpec, ...] = (
           (WeightTag("", "all-in-one-base.ckpt", "All-in-one-B pre-trained",
                      "Google Drive link in showlab/all-in-one README"),), aliases=("all-in-one",),
           order=90, display="All-in-one"),
-    _spec("internvideo", True, True, True, (R, C, G, M), "1.3B", "~100M",
-          "Wang et al., InternVideo, arXiv:2212.03191 (2022)", "https://github.com/OpenGVLab/InternVideo",
-          "Apache-2.0", "catalogue",
-          "Hosted variant: InternVideo-MM-L/14 (CLIP towers + global extractor + caption decoder, ~0.54B "
-          "computed); the paper's 1.3B counts the whole family.",
-          (WeightTag("", "InternVideo-MM-L-14.ckpt", "InternVideo-MM-L/14",
-                     "HF hub OpenGVLab/InternVideo1.0"),),
-          order=100, display="InternVideo"),
 )
 
 for _s in PAPER_HOSTS:

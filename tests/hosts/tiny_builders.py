@@ -136,3 +136,20 @@ def tiny_video_llama(**kw):
 
 
 TINY_HOSTS["video_llama"] = (tiny_video_llama, 3)
+
+
+def tiny_internvideo(**kw):
+    from hosts.registry import create_host
+
+    torch.manual_seed(0)
+    kw = {"num_frames": 3, **kw}
+    return create_host("internvideo", random_init=True, tokenizer=make_tokenizer("clip"), embed_dim=32, n_layers=2,
+                       max_words=16, text_config=dict(vocab_size=64, hidden_size=64, intermediate_size=256,
+                                                      num_hidden_layers=2, num_attention_heads=2,
+                                                      max_position_embeddings=16, hidden_act="quick_gelu"),
+                       vision_config=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                                          num_attention_heads=2, image_size=28, patch_size=14,
+                                          hidden_act="quick_gelu"), **kw)
+
+
+TINY_HOSTS["internvideo"] = (tiny_internvideo, 3)
