@@ -42,7 +42,8 @@ ZEROSHOT_CAPABILITIES: dict[str, Alternatives] = {
     "paragraph_retrieval": (frozenset({"retrieval"}),),
     "mc_qa": (frozenset({"multiple_choice"}),),
     "longform_qa": (frozenset({"multiple_choice"}),),
-    "oe_qa": (frozenset({"generation"}), frozenset({"retrieval"})),  # generate, else answer-text similarity
+    # score the answer vocabulary as options, else generate, else answer-text similarity
+    "oe_qa": (frozenset({"multiple_choice"}), frozenset({"generation"}), frozenset({"retrieval"})),
 }
 
 _EVALUATIONS = ("finetune", "zeroshot", "none")

@@ -1,9 +1,10 @@
 """Predictions in the conventions' formats (one dict per prediction) and scoring with ``task.evaluate``.
 
 Fine-tuned evaluation uses the recipe heads (``harness.jobs.recipes``); zero-shot uses the host alone:
-action recognition by text-video similarity to class-name prompts, retrieval directly, MC by
-``score_options``, open-ended QA by ``generate`` if the host can (else by the similarity of
-"question answer" texts over the answer vocabulary), captioning by ``generate``.
+action recognition by ``Host.zeroshot_class_scores`` (cosine to class-name prompts, or the class name's
+likelihood for LLM hosts), retrieval directly, MC by ``score_options``, open-ended QA by scoring the answer
+vocabulary with ``score_options`` when the host can (lmms-eval's likelihood protocol), else by ``generate``,
+else by the similarity of "question answer" texts; captioning by ``generate``.
 """
 
 from __future__ import annotations
@@ -82,13 +83,12 @@ def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Samp
     if tt in (TaskType.RETRIEVAL, TaskType.PARAGRAPH_RETRIEVAL):
         return _retrieval(ctx, host, task, samples)
     caps = set(host.spec.capabilities)
-    label_emb = vocab = None
+    names = vocab = None
+    prompt = str(ctx.cfg["zeroshot"]["prompt"])
     if mode == "zeroshot" and tt == TaskType.ACTION_RECOGNITION:
         names = class_names(task)
         if not names:
             raise ValueError(f"task {task.name!r} lists no class names: zero-shot action recognition needs them")
-        prompt = str(ctx.cfg["zeroshot"]["prompt"])
-        label_emb = F.normalize(host.encode_text([prompt.format(n) for n in names]), dim=-1)
     if tt == TaskType.OE_QA:
         vocab = facts.get("vocab") or answer_vocab(task, train_samples)
     out: list[dict[str, Any]] = []
@@ -99,8 +99,10 @@ def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Samp
         ids = [s.id for s in b.samples]
         questions = [s.texts[0] if s.texts else "" for s in b.samples]
         if tt == TaskType.ACTION_RECOGNITION:
-            v = host.encode_video(b.video, b.frame_times)
-            scores = heads["cls"](v) if mode == "finetune" else F.normalize(v, dim=-1) @ label_emb.t()
+            if mode == "finetune":
+                scores = heads["cls"](host.encode_video(b.video, b.frame_times))
+            else:  # the host's own zero-shot classifier (cosine to prompts, or class-name likelihood for LLMs)
+                scores = host.zeroshot_class_scores(b.video, names, prompt, b.frame_times)
             out += [{"id": i, "scores": r} for i, r in zip(ids, _rows(scores))]
         elif tt in (TaskType.MC_QA, TaskType.LONGFORM_QA):
             scores = host.score_options(b.video, questions, [list(s.options or []) for s in b.samples], b.frame_times)
@@ -113,6 +115,9 @@ def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Samp
             if mode == "finetune":
                 logits = heads["cls"](host.encode_joint(b.video, questions, b.frame_times))
                 answers = [vocab[j] for j in logits.argmax(-1).tolist()]
+            elif "multiple_choice" in caps:  # score the answer vocabulary as options (lmms-eval's likelihood way)
+                scores = host.score_options(b.video, questions, [list(vocab)] * len(questions), b.frame_times)
+                answers = [vocab[j] for j in scores.argmax(-1).tolist()]
             elif "generation" in caps:
                 answers = host.generate(b.video, questions, max_tokens, b.frame_times)
             else:  # similarity of "question answer" texts to the video, over the vocabulary
