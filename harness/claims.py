@@ -9,6 +9,8 @@ zero-shot evaluations) into one store, labelled ``sweep=<name>, sweep_param=<stu
 * ``ablation/<a>``  -- the reference host post-trained with one Finsta component off (Table 8); the host rows
   and the pre-trained checkpoint are the main arm's (``evaluate_host=False``);
 * ``events/<k>``    -- main-arm checkpoints evaluated on long tasks with ``num_events=k`` (Fig 18), host too;
+* ``controls/<a>``  -- the reference host post-trained with other Finsta overrides (the oracle teacher of
+  :mod:`tasks.synthetic.oracle`, the paper-literal configuration), compared with the main arm's host rows;
 * ``sg_noise/<r>``  -- Finsta post-trained from the main pre-trained checkpoint on corrupted scene graphs
   (``sg_noise={<kind>: r}``, Table 12); host rows are the main arm's (the host never reads scene graphs).
 
@@ -26,9 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from harness.claims_stats import ClaimResult, Test, headline_scores, paired_gains, pooled, select, slopes
+from harness.claims_report import stage_timings, verdict_lines, write_report
+from harness.claims_stats import evaluate_claims, gain_table
 from harness.errors import ConfigError
 from harness.pipeline import Pipeline, PipelineError, plan_checkpoints, plan_evaluations, plan_pretrain
 
@@ -36,12 +37,13 @@ __all__ = ["Arm", "arms", "evaluate_claims", "gain_table", "load_protocol", "run
 
 log = logging.getLogger(__name__)
 _KEYS = {"name", "kind", "description", "store", "report", "seeds", "overrides", "corpus_options", "eval_options",
-         "hosts", "reference_host", "tasks", "modes", "headline", "decision", "studies", "notes"}
-_STUDIES = {"ablation", "events", "sg_noise"}
+         "hosts", "reference_host", "tasks", "modes", "headline", "decision", "studies", "notes", "appendix"}
+_STUDIES = {"ablation", "events", "sg_noise", "controls"}
 
 
-def load_protocol(name_or_path: str | Path, seeds: Sequence[int] | None = None) -> dict[str, Any]:
-    """Read and check a ``kind: pipeline`` study definition (by sweep name or path); ``seeds`` overrides."""
+def load_protocol(name_or_path: str | Path, seeds: Sequence[int] | str | None = None) -> dict[str, Any]:
+    """Read and check a ``kind: pipeline`` study definition (by sweep name or path); ``seeds`` overrides (a
+    list or the command line's ``"1,2,3"``; a repeated seed runs once)."""
     from harness.sweeps import load_sweep
 
     sw = load_sweep(name_or_path)
@@ -54,7 +56,12 @@ def load_protocol(name_or_path: str | Path, seeds: Sequence[int] | None = None) 
     for key in ("hosts", "tasks", "modes", "seeds", "headline"):
         if not sw.get(key):
             raise ConfigError(f"{where}: {key!r} must be given and non-empty")
-    sw = {**sw, "seeds": [int(s) for s in (seeds if seeds else sw["seeds"])]}
+    if isinstance(seeds, str):
+        try:
+            seeds = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds expects comma-separated integers, got {seeds!r}") from None
+    sw = {**sw, "seeds": list(dict.fromkeys(int(s) for s in (seeds if seeds else sw["seeds"])))}
     sw.setdefault("reference_host", sw["hosts"][0])
     sw.setdefault("decision", {})
     sw["decision"] = {"level": 0.95, "method": "t", **sw["decision"]}
@@ -64,8 +71,8 @@ def load_protocol(name_or_path: str | Path, seeds: Sequence[int] | None = None) 
     for study, spec in studies.items():
         if not spec.get("tasks") or not set(spec["tasks"]) <= set(sw["tasks"]) and study != "events":
             raise ConfigError(f"{where}: study {study!r} needs 'tasks' (a subset of the main tasks)")
-        if study == "ablation" and not spec.get("arms"):
-            raise ConfigError(f"{where}: the ablation study needs 'arms' ({{name, overrides}})")
+        if study in ("ablation", "controls") and not spec.get("arms"):
+            raise ConfigError(f"{where}: the {study} study needs 'arms' ({{name, overrides}})")
         if study in ("events", "sg_noise") and not spec.get("values"):
             raise ConfigError(f"{where}: study {study!r} needs 'values'")
     return sw
@@ -107,6 +114,13 @@ def arms(sw: dict[str, Any], store: str | Path, executor: str = "inline",
                         finsta_overrides=list(a.get("overrides") or []), ablation=str(a["name"]), control=False,
                         evaluate_host=False, label_host=False, **_labels(sw, "ablation", a["name"]))
             out.append(Arm("ablation", str(a["name"]), ref, p, p))
+    if "controls" in studies:  # positive control (oracle teacher), paper-literal arm: own Finsta post-training
+        st = studies["controls"]
+        for a in st["arms"]:
+            p = replace(main, eval_tasks=list(st["tasks"]), modes=list(st.get("modes", sw["modes"])),
+                        finsta_overrides=list(a.get("overrides") or []), control=False, evaluate_host=False,
+                        label_host=False, **_labels(sw, "controls", a["name"]))
+            out.append(Arm("controls", str(a["name"]), ref, p, p))
     if "events" in studies:
         st = studies["events"]
         for k in st["values"]:
@@ -141,9 +155,14 @@ def run_study(sw: dict[str, Any], store: str | Path, executor: str = "inline", o
     base, todo = arms(sw, store, executor, overrides)
     counts: dict[str, int] = {}
     t0 = time.time()
+    total, done = len(sw["seeds"]) * len(todo), 0
     for seed in sw["seeds"]:
         for arm in todo:
             t1 = time.time()
+            if done:
+                eta = (time.time() - t0) / done * (total - done)
+                echo(f"[{time.time() - t0:6.0f}s] {done}/{total} arm-seeds done, ETA {eta / 60:.0f} min")
+            done += 1
             try:
                 pre = plan_pretrain(replace(base, hosts=[arm.host]), arm.host, seed)
                 _check([pre], executor)
@@ -162,104 +181,11 @@ def run_study(sw: dict[str, Any], store: str | Path, executor: str = "inline", o
     return counts
 
 
-# -- the claims ------------------------------------------------------------------------------------------
-def gain_table(scores: pd.DataFrame, sw: dict[str, Any], study: str = "main", value: str = "full",
-               host_value: tuple[str, str] | None = None, ablation: str = "") -> pd.Series:
-    """Paired gains (Finsta-host minus host, same seed) of one arm, indexed by host, task, task_type, mode, seed."""
-    hp, hv = host_value or (study, value)
-    g = paired_gains(select(scores, finsta=True, param=study, value=value, ablation=ablation),
-                     select(scores, finsta=False, param=hp, value=hv))
-    g.name = "gain"
-    return g
-
-
-def _only(s: pd.Series, **levels: Any) -> pd.Series:
-    for k, v in levels.items():
-        vals = v if isinstance(v, (list, tuple, set)) else [v]
-        s = s[s.index.get_level_values(k).isin(list(vals))]
-    return s
-
-
-def _test(label: str, values: pd.Series, side: int, sw: dict[str, Any], unit: str = "pp") -> Test:
-    d = sw["decision"]
-    return Test(label, [float(v) for v in values.to_numpy()], side, float(d["level"]), str(d["method"]),
-                [int(s) for s in values.index], unit)
-
-
-def evaluate_claims(frame: pd.DataFrame, sw: dict[str, Any]) -> list[ClaimResult]:
-    """The five claims of the issue, each with its per-seed tests (see :mod:`harness.claims_stats`)."""
-    scores = headline_scores(frame, sw["headline"])
-    ref, studies = sw["reference_host"], sw.get("studies") or {}
-    main = gain_table(scores, sw)
-    ref_gain = _only(main, host=ref)
-    out: list[ClaimResult] = []
-    # (1) every task type improves (reference host; per seed, gain averaged over modes)
-    tests = [_test(f"{tt}: gain ({ref})", pooled(_only(ref_gain, task_type=tt), over=["mode"]), +1, sw)
-             for tt in sorted(set(ref_gain.index.get_level_values("task_type")))]
-    out.append(ClaimResult("1", "Finsta improves the host on every task type", tests,
-                           "per task type: Finsta-host minus host, averaged over modes"))
-    # (2) zero-shot gains > fine-tune gains
-    both = ref_gain.groupby(level="task").filter(lambda g: g.index.get_level_values("mode").nunique() == 2)
-    zs, ft = pooled(_only(both, mode="zeroshot")), pooled(_only(both, mode="finetune"))
-    out.append(ClaimResult("2", "Gains are larger zero-shot than fine-tuned",
-                           [_test("zero-shot gain - fine-tune gain", (zs - ft).dropna(), +1, sw)],
-                           extra=[_test("zero-shot gain", zs, +1, sw), _test("fine-tune gain", ft, +1, sw)]))
-    # (3) hosts missing encoders gain less
-    tests, extra = [], [_test(f"{ref} gain", pooled(ref_gain), +1, sw)]
-    for h in [h for h in sw["hosts"] if h != ref]:
-        hg = _only(main, host=h)
-        cells = set(zip(hg.index.get_level_values("task"), hg.index.get_level_values("mode")))
-        mask = [(t, m) in cells for t, m in zip(ref_gain.index.get_level_values("task"),
-                                                  ref_gain.index.get_level_values("mode"))]
-        tests.append(_test(f"{ref} gain - {h} gain", (pooled(ref_gain[mask]) - pooled(hg)).dropna(), +1, sw))
-        extra.append(_test(f"{h} gain", pooled(hg), +1, sw))
-    out.append(ClaimResult("3", "Hosts missing encoders gain less", tests, extra=extra))
-    # (4) ablation ordering: drop_a = Finsta(full) - Finsta(w/o a), pooled over the study's cells
-    tests, extra = [], []
-    if "ablation" in studies:
-        st = studies["ablation"]
-        full = _only(select(scores, finsta=True, param="main", value="full", host=ref), task=st["tasks"],
-                     mode=st.get("modes", sw["modes"]))
-        drops = {}
-        for a in st["arms"]:
-            ab = select(scores, finsta=True, param="ablation", value=a["name"], ablation=a["name"], host=ref)
-            d = paired_gains(full, ab)
-            d.name = "drop"
-            drops[a["name"]] = pooled(d)
-            extra.append(_test(f"drop: {a['name']}", drops[a["name"]], +1, sw))
-        order = st.get("order") or []
-        for hi_tier, lo_tier in zip(order, order[1:]):
-            for a in hi_tier:
-                for b in lo_tier:
-                    tests.append(_test(f"drop {a} - drop {b}", (drops[a] - drops[b]).dropna(), +1, sw))
-    out.append(ClaimResult("4", "Table 8 ordering: PTC, OSC > STGD > temporal edges > high-order regions", tests,
-                           "drop = Finsta-host (full) minus Finsta-host (ablated), same seed", extra))
-    # (5) gains grow with the number of events and fall with corrupted scene graphs
-    tests, extra = [], []
-    if "events" in studies:
-        per_k = {float(k): pooled(gain_table(scores, sw, "events", str(k))) for k in studies["events"]["values"]}
-        tests.append(_test("slope of gain vs num_events", slopes(per_k), +1, sw, "pp/event"))
-        extra += [_test(f"gain at {int(k)} events", v, +1, sw) for k, v in per_k.items()]
-    if "sg_noise" in studies:
-        st = studies["sg_noise"]
-        cells = _only(ref_gain, task=st["tasks"], mode=st.get("modes", sw["modes"]))
-        per_r = {0.0: pooled(cells)}
-        for r in st["values"]:
-            per_r[float(r)] = pooled(gain_table(scores, sw, "sg_noise", str(r), host_value=("main", "full")))
-        tests.append(_test(f"slope of gain vs SG {st.get('kind', 'drop')} rate", slopes(per_r), -1, sw, "pp/unit"))
-        extra += [_test(f"gain at {st.get('kind', 'drop')}={r:g}", v, +1, sw) for r, v in per_r.items()]
-    out.append(ClaimResult("5", "Gains grow with the number of events and fall with corrupted scene graphs", tests,
-                           extra=extra))
-    return out
-
-
 def run_from_args(args: Any) -> int:
     """``harness sweep NAME`` for ``kind: pipeline`` studies: run (unless ``--report-only``), then report."""
-    from harness.claims_report import stage_timings, verdict_lines, write_report
-    from harness.commands._common import parse_seeds
     from harness.store import load_frame
 
-    sw = load_protocol(args.name, seeds=parse_seeds(args.seeds))
+    sw = load_protocol(args.name, seeds=args.seeds)
     store = Path(args.store or sw.get("store") or f"results/runs/{sw['name']}")
     report = Path(getattr(args, "report", None) or sw.get("report") or f"results/claims/{sw['name']}.md")
     _, todo = arms(sw, store, args.executor or "inline", args.overrides)

@@ -1,6 +1,6 @@
 """The claims report: Markdown (protocol, decision rule, per-task results, verdicts, caveats) and PNG figures.
 
-``write_report(frame, sw, out_md, timings=...)`` renders :func:`harness.claims.evaluate_claims` of a store's
+``write_report(frame, sw, out_md, timings=...)`` renders :func:`harness.claims_stats.evaluate_claims` of a store's
 tidy frame; every file is written atomically. Figures (matplotlib Agg) go next to the Markdown file.
 """
 
@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.claims import evaluate_claims, gain_table
-from harness.claims_stats import ClaimResult, Test, headline_scores, select
+from harness.claims_stats import ClaimResult, Test, evaluate_claims, gain_table, headline_scores, select
 from harness.store import RunStore, atomic_write_bytes, atomic_write_text
 
 __all__ = ["DECISION_RULE", "stage_timings", "render_report", "write_report"]
@@ -104,6 +103,25 @@ def _savefig(fig: Any, path: Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue()) or path
 
 
+def _ci_bars(tests: list[Test]) -> tuple[list[float], np.ndarray]:
+    """Means and matplotlib ``yerr`` ``[2, n]`` of the tests' decision intervals (the verdicts' intervals, not
+    ± std); a test with fewer than two seeds gets no bar."""
+    means = [t.mean if t.values else float("nan") for t in tests]
+    err = np.zeros((2, len(tests)))
+    for i, t in enumerate(tests):
+        lo, hi = t.ci
+        if not math.isnan(lo):
+            err[:, i] = (t.mean - lo, hi - t.mean)
+    return means, err
+
+
+def _seed_test(values: pd.Series, sw: dict[str, Any]) -> Test:
+    """A :class:`Test` of per-seed values (index level ``seed``) with the protocol's decision rule."""
+    d = sw["decision"]
+    per_seed = values.groupby(level="seed").mean() if len(values) else values
+    return Test("", [float(v) for v in per_seed.to_numpy()], +1, float(d["level"]), str(d["method"]))
+
+
 def figures(scores: pd.DataFrame, sw: dict[str, Any], claims: list[ClaimResult], out_dir: Path,
             stem: str) -> dict[str, Path]:
     """Gain per task type (per host and mode), ablation drops, gain vs num_events and vs SG corruption."""
@@ -123,12 +141,13 @@ def figures(scores: pd.DataFrame, sw: dict[str, Any], claims: list[ClaimResult],
             for i, h in enumerate(sw["hosts"]):
                 lv = gains.index.get_level_values
                 sub = gains[(lv("host") == h) & (lv("mode") == mode)]
-                g = sub.groupby(level="task_type")
-                m, s = g.mean().reindex(types), g.std(ddof=1).reindex(types).fillna(0.0)
-                ax.bar(np.arange(len(types)) + (i - (len(sw["hosts"]) - 1) / 2) * w, m, w, yerr=s, capsize=2, label=h)
+                tl = sub.index.get_level_values("task_type")
+                m, err = _ci_bars([_seed_test(sub[tl == tt], sw) for tt in types])
+                ax.bar(np.arange(len(types)) + (i - (len(sw["hosts"]) - 1) / 2) * w, m, w, yerr=err, capsize=2,
+                       label=h)
             ax.axhline(0, color="k", lw=0.8)
             ax.set_xticks(range(len(types)), types, rotation=30, ha="right", fontsize=8)
-            ax.set_title(f"{mode}: Finsta-host − host (mean ± std over seeds)", fontsize=9)
+            ax.set_title(f"{mode}: Finsta-host − host (mean, {_level(sw)} interval over seeds)", fontsize=9)
             ax.set_ylabel("gain (pp)")
             ax.legend(fontsize=7)
         out["gain per task type"] = _savefig(fig, out_dir / f"{stem}_gain_per_task.png")
@@ -137,8 +156,8 @@ def figures(scores: pd.DataFrame, sw: dict[str, Any], claims: list[ClaimResult],
         if key == "4" and c.extra:
             fig, ax = plt.subplots(figsize=(6, 3.5))
             lab = [t.label.replace("drop: ", "") for t in c.extra]
-            ax.bar(range(len(lab)), [t.mean for t in c.extra], yerr=[t.std if t.n > 1 else 0 for t in c.extra],
-                   capsize=3, color="tab:orange")
+            m, err = _ci_bars(c.extra)
+            ax.bar(range(len(lab)), m, yerr=err, capsize=3, color="tab:orange")
             ax.axhline(0, color="k", lw=0.8)
             ax.set_xticks(range(len(lab)), lab, rotation=20, fontsize=8)
             ax.set_ylabel("drop of pooled score (pp)")
@@ -152,14 +171,36 @@ def figures(scores: pd.DataFrame, sw: dict[str, Any], claims: list[ClaimResult],
                     continue
                 xs = [float(t.label.split("=")[-1]) if name == "sg" else float(t.label.split()[2]) for t in rows]
                 fig, ax = plt.subplots(figsize=(5, 3.5))
-                ax.errorbar(xs, [t.mean for t in rows], yerr=[t.std if t.n > 1 else 0 for t in rows], marker="o",
-                            capsize=3)
+                m, err = _ci_bars(rows)
+                ax.errorbar(xs, m, yerr=err, marker="o", capsize=3)
                 ax.axhline(0, color="k", lw=0.8)
                 ax.set_xlabel(xlabel)
-                ax.set_ylabel("pooled gain (pp), mean ± std")
+                ax.set_ylabel(f"pooled gain (pp), mean, {_level(sw)} interval")
                 ax.set_title(f"Finsta-host − host vs {xlabel}", fontsize=9)
                 out[f"gain vs {xlabel}"] = _savefig(fig, out_dir / f"{stem}_gain_vs_{name}.png")
+    arms = [c for c in claims if c.key == "P" or c.key.startswith("C:")]
+    if arms:  # positive control and the other control arms beside the main arm, per task type
+        main = next(c for c in claims if c.key == "1")
+        series = [("Finsta (main)", main.tests)] + [(c.key.removeprefix("C:") if c.key != "P" else
+                                                     c.title.split("(")[1].split(")")[0], c.tests) for c in arms]
+        types = sorted({t.label.split(":")[0] for _, tests in series for t in tests})
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+        w = 0.8 / len(series)
+        for i, (name, tests) in enumerate(series):
+            by = {t.label.split(":")[0]: t for t in tests}
+            m, err = _ci_bars([by.get(tt, Test("", [], +1)) for tt in types])
+            ax.bar(np.arange(len(types)) + (i - (len(series) - 1) / 2) * w, m, w, yerr=err, capsize=2, label=name)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(range(len(types)), types, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("gain over the control (pp)")
+        ax.set_title(f"{sw['reference_host']}: arm − step-matched control (mean, {_level(sw)} interval)", fontsize=9)
+        ax.legend(fontsize=7)
+        out["controls"] = _savefig(fig, out_dir / f"{stem}_controls.png")
     return out
+
+
+def _level(sw: dict[str, Any]) -> str:
+    return f"{100 * float(sw['decision']['level']):.0f}%"
 
 
 def _protocol_md(sw: dict[str, Any], timings: pd.DataFrame | None) -> str:
@@ -172,6 +213,12 @@ def _protocol_md(sw: dict[str, Any], timings: pd.DataFrame | None) -> str:
         a = st["ablation"]
         lines.append(f"- ablation arms ({', '.join(a['tasks'])}; {', '.join(a.get('modes', sw['modes']))}): "
                      + ", ".join(f"`{x['name']}` ({' '.join(x.get('overrides') or [])})" for x in a["arms"]))
+    if "controls" in st:
+        a = st["controls"]
+        lines.append(f"- control arms ({', '.join(a['tasks'])}; {', '.join(a.get('modes', sw['modes']))}; "
+                     "compared with the main arm's step-matched control): "
+                     + ", ".join(f"`{x['name']}` ({' '.join(x.get('overrides') or [])})"
+                                 + (" **positive control**" if x.get("positive_control") else "") for x in a["arms"]))
     if "events" in st:
         e = st["events"]
         lines.append(f"- events study: {', '.join(e['tasks'])} evaluated with num_events in {e['values']} "
@@ -238,9 +285,21 @@ def render_report(frame: pd.DataFrame, sw: dict[str, Any], out_md: str | Path,
           "## Verdicts", "", *verdicts, "", "## Protocol", "", _protocol_md(sw, timings), "", "## Decision rule", "",
           rule, "", "## Per-task results (main arm)", "", results_table(scores, sw) if len(scores) else "no results",
           "", "## Claims", ""]
+    gate = next((c for c in claims if c.key == "P"), None)
+    if gate is not None:
+        md += ["## Can this benchmark test Finsta?", "",
+               ("Yes, on the task types where the positive control's interval lies above 0: a teacher built from the "
+                "exact scene graphs, distilled through the same TRS channel into the same host, beats the "
+                "step-matched control there." if gate.verdict == "supported" else
+                "**No.** The positive control (a teacher built from the exact scene graphs, distilled through the "
+                "same TRS channel into the same host) does not beat the step-matched control with its interval "
+                "above 0 on any task type, so a null result for Finsta here says nothing about the method."), ""]
     md += [_claim_md(c) for c in claims]
     if figs:
         md += ["## Figures", ""] + [f"![{k}]({p.name})\n" for k, p in figs.items()]
+    for extra in sw.get("appendix") or []:  # measured fragments kept beside the verdicts (ceilings, diagnostics)
+        path = Path(extra)
+        md += [path.read_text(encoding="utf-8").rstrip(), ""] if path.exists() else [f"(missing: `{extra}`)", ""]
     md += ["## Caveats", "", _caveats(frame, scores, sw), ""]
     return "\n".join(md)
 

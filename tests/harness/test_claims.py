@@ -242,3 +242,47 @@ def test_sweep_command_dispatches_pipeline_study(capsys):
     assert "pipeline study" in out and "ablation  no_ptc" in out and "sg_noise  0.3" in out
     with pytest.raises(ConfigError, match="pipeline study"):
         plan_sweep("synth_claims")
+
+
+def _controls_frame(oracle_gain):
+    """Main arm (Finsta gain 0) + a positive-control oracle arm + a paper-literal arm, compared with the host."""
+    extra = []
+    for s in (1, 2, 3, 4, 5):
+        for t in ("synth_ret", "synth_qa_mc"):
+            for m in ("finetune", "zeroshot"):
+                g = oracle_gain(t) + (0.5 if s % 2 else -0.5)
+                extra.append(("tiny", True, t, m, s, 40.0 + s + g, "controls", "oracle"))
+                extra.append(("tiny", True, t, m, s, 40.0 + s - 1.0 - 0.1 * s, "controls", "paper_literal"))
+    frame = fake_frame(lambda h, t, m, s: 0.1 * (s - 3), hosts=("tiny",), seeds=(1, 2, 3, 4, 5), extra=extra)
+    studies = {"controls": {"tasks": ["synth_ret", "synth_qa_mc"],
+                            "arms": [{"name": "oracle", "positive_control": True,
+                                      "overrides": ["finsta.trs_teacher=tasks.synthetic.oracle:oracle_teacher"]},
+                                     {"name": "paper_literal", "overrides": ["finsta_preset=small_literal"]}]}}
+    return frame, _sw(hosts=["tiny"], seeds=[1, 2, 3, 4, 5], studies=studies)
+
+
+def test_positive_control_gate(tmp_path):
+    frame, sw = _controls_frame(lambda t: 4.0 if t == "synth_qa_mc" else 0.0)
+    claims = {c.key: c for c in evaluate_claims(frame, sw)}
+    assert claims["P"].verdict == SUPPORTED  # one task type (mc_qa) above 0 suffices
+    assert claims["C:paper_literal"].verdict == "not supported"
+    text = write_report(frame, sw, tmp_path / "claims.md").read_text()
+    assert "## Can this benchmark test Finsta?" in text and "**No.**" not in text
+    assert (tmp_path / "claims_controls.png").exists()
+    frame, sw = _controls_frame(lambda t: 0.0)
+    claims = {c.key: c for c in evaluate_claims(frame, sw)}
+    assert claims["P"].verdict != SUPPORTED
+    assert "**No.**" in write_report(frame, sw, tmp_path / "claims2.md").read_text()
+
+
+def test_claims_modules_do_not_import_each_other_in_a_cycle():
+    import ast
+    from pathlib import Path
+
+    def imports(mod):
+        tree = ast.parse(Path(f"harness/{mod}.py").read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert "harness.claims" not in imports("claims_report") and "harness.claims" not in imports("claims_stats")
+    assert "harness.claims_report" not in imports("claims_stats")
+    assert not any(m.startswith("harness.commands") for m in imports("claims"))
