@@ -61,6 +61,15 @@ def _host_spec(name: str) -> tuple[Any, str]:
     if spec.factory is None:
         raise PlanError(f"host {spec.name!r} is in the catalogue only (status {spec.status!r}), no implementation "
                         "to run; see `python -m harness list hosts`")
+    if isinstance(spec.factory, str):  # a lazy "module:function" factory: its code must import before any compute
+        module, _, attr = spec.factory.partition(":")
+        try:
+            found = hasattr(importlib.import_module(module), attr)
+        except Exception as err:  # noqa: BLE001 - any import failure of the host's code is the user's to fix
+            raise PlanError(f"host {spec.name!r}: its code cannot be imported (factory {spec.factory!r}: "
+                            f"{type(err).__name__}: {err})".splitlines()[0]) from None
+        if not found:
+            raise PlanError(f"host {spec.name!r}: factory {spec.factory!r} names no {attr!r} in module {module}")
     return spec, tag
 
 

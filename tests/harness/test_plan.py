@@ -128,3 +128,14 @@ def test_rerun_with_changed_checkpoint_is_not_skipped(tmp_path, store):
     again = plan_runs("fake_host", "fake_mc", "zeroshot", seeds=[1], overrides=over, store_root=store)
     assert again[0].run_id != runs[0].run_id
     assert [r.state for r in submit(again, "inline")] == ["finished"]
+
+
+def test_validate_refuses_a_host_whose_code_cannot_import(capsys):
+    from hosts.base import HostSpec
+    from hosts.registry import HOSTS
+
+    HOSTS.register("fake_broken", HostSpec("fake_broken", True, True, False, frozenset({"retrieval"}),
+                                           factory="no_such_pkg.hosts:build", status="implemented"), overwrite=True)
+    assert main(["validate", "--host", "fake_broken", "--task", "fake_ret", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "its code cannot be imported" in err and "no_such_pkg" in err and err.count("\n") == 1
