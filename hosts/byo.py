@@ -170,7 +170,9 @@ class ByoHost(Host):
 
     def _hook(self, name: str):
         def fn(module: nn.Module, args: Any, output: Any) -> None:
-            self._captured[name] = output
+            # snapshot a ModelOutput now: transformers may reassign its fields after the hook fires (e.g. 5.x
+            # get_*_features project pooler_output in place), which would apply a recipe's `project` twice
+            self._captured[name] = output.to_tuple() if hasattr(output, "to_tuple") else output
         return fn
 
     # -- inputs and calls -------------------------------------------------------------------------

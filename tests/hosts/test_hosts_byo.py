@@ -89,3 +89,16 @@ def test_bad_recipes_are_clear_errors():
         Recipe.from_dict({**SINGLE, "encoders": {"cross": {**SINGLE["encoders"]["cross"], "select": "cls"}}})
     with pytest.raises(RecipeError, match="cannot import.*PYTHONPATH"):
         create_byo_host({**DUAL, "model": "not_installed_pkg.model:Net"}, tokenizer=make_tokenizer("clip"))
+
+
+def test_hooks_snapshot_model_outputs():
+    """A ModelOutput whose field is reassigned after the hook fired (transformers 5 ``get_*_features``) is read as
+    it was when the hooked module returned (before: the reassigned, e.g. already projected, tensor)."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    host = create_byo_host(DUAL, tokenizer=make_tokenizer("clip"))
+    before = torch.ones(2, 3)
+    out = BaseModelOutputWithPooling(last_hidden_state=torch.zeros(2, 4, 3), pooler_output=before)
+    host._hook("probe")(None, None, out)
+    out.pooler_output = torch.full((2, 3), 7.0)
+    assert torch.equal(host._get("probe", 1, False), before)

@@ -154,3 +154,16 @@ def test_missing_path_refused_for_hosts_without_a_weight_file(tmp_path):
     f = tmp_path / "w.safetensors"
     f.write_bytes(b"x")
     assert resolve_checkpoint("tiny", f) == f
+
+
+@pytest.mark.parametrize("name,fixture,expected", [
+    ("clip4clip.msrvtt_ft", "clip4clip", "pytorch_model.bin.4"),
+    ("video_chatgpt", "video_chatgpt", "video_chatgpt-7B.bin"),
+    ("video_llama", "video_llama", "finetune-vicuna7b-v2.pth"),
+    ("internvideo", "internvideo", "InternVideo-MM-L-14.ckpt"),
+])
+def test_official_layout_directories_resolve(name, fixture, expected):
+    """The planner's check accepts each host's official layout (the tiny official-format fixtures stand in)."""
+    d = HOSTS_DIR.parent / "tests" / "fixtures" / "hosts" / fixture
+    path = resolve_checkpoint(name, d)
+    assert path == d / expected and len(checkpoint_fingerprint(d)) == 16
