@@ -51,7 +51,7 @@ FRAME_COLUMNS = ["run_id", "host", "finsta", "task", "task_type", "dataset", "mo
 STATES = ("pending", "running", "finished", "failed")
 HEARTBEAT_S = 30.0  # a running job touches <run>/heartbeat this often
 STALE_AFTER_S = 15 * 60.0  # a "running" run without a heartbeat for this long is reported dead
-_PACKAGES = ("finsta", "torch", "torchvision", "numpy", "pandas", "omegaconf", "submitit", "torchmetrics",
+_PACKAGES = ("finsta", "torch", "torchvision", "numpy", "pandas", "omegaconf", "submitit",
              "pycocoevalcap", "transformers", "spacy", "av", "torch_geometric")
 
 

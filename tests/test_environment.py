@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-CORE = ["torch", "numpy", "pandas", "omegaconf", "submitit", "torchmetrics", "pycocoevalcap", "tqdm",
+CORE = ["torch", "numpy", "pandas", "omegaconf", "submitit", "pycocoevalcap", "tqdm",
         "matplotlib", "yaml"]
 OPTIONAL = ["spacy", "av", "torchvision", "transformers", "safetensors", "torch_geometric", "pytest",
             "hypothesis"]
