@@ -11,6 +11,7 @@ the parameter names the official checkpoints use, so a host file only says what 
 * :mod:`hosts.bert.heads`: retrieval projections, the QA classifier and the multiple-choice scorer.
 * :mod:`hosts.bert.decoder`: the caption decoder head for encoder-only hosts (a small BERT decoder with
   cross-attention to the host's cross-modal tokens, trained in fine-tuning).
+* :mod:`hosts.bert.s3d`: the HowTo100M S3D-G feature extractor (UniVL's 1024-d, VideoCLIP's 512-d features).
 """
 
 from __future__ import annotations
