@@ -192,7 +192,8 @@ def materialize(ref: CorpusRef) -> tuple[list[dict[str, Any]], dict[str, CorpusS
         s = ref.spec
         task = create_task(s["task"], root=s.get("root"), **dict(s.get("options") or {}))
         samples = task.samples(s["split"], limit=s.get("limit"))
-        recs = [{"id": x.id, "video": x.video or "", "caption": (x.texts or [""])[0]} for x in samples]
+        recs = [{"id": x.id, "video": x.video or "", "caption": (x.texts or [""])[0],
+                 **({"clip_span": list(x.extra["clip_span"])} if x.extra.get("clip_span") else {})} for x in samples]
         return recs, {}
     pairs, stats = load_corpus(CorpusSpec.from_dict(ref.spec))
     recs = []

@@ -49,19 +49,30 @@ class KeyframeConfig:
 
 
 def decode_frames(path: str | os.PathLike, sample_fps: float = 2.0, max_side: int = 640,
-                  max_frames: int = 2000) -> tuple[Tensor, Tensor]:
-    """Decode ``path`` at about ``sample_fps`` -> ``frames [T, 3, H, W]`` float in [0, 1], ``times [T]`` s."""
+                  max_frames: int = 2000, span: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
+    """Decode ``path`` at about ``sample_fps`` -> ``frames [T, 3, H, W]`` float in [0, 1], ``times [T]`` s.
+
+    ``span = (start, end)`` seconds decodes only that window (a clip of a longer video, e.g. HD-VILA); the
+    decoder seeks to the keyframe before ``start``. Times stay absolute (seconds from the video start).
+    """
     import av
 
     if not os.path.exists(path):
         raise VideoDecodeError(f"{path}: file does not exist")
+    start, end = (float(span[0]), float(span[1])) if span is not None else (0.0, float("inf"))
+    if not 0.0 <= start < end:
+        raise VideoDecodeError(f"{path}: bad clip span {span!r} (need 0 <= start < end seconds)")
     frames, times = [], []
     try:
         with av.open(os.fspath(path)) as container:
             stream = container.streams.video[0]
-            next_t = 0.0
+            if start > 0 and stream.time_base:
+                container.seek(int(start / stream.time_base), stream=stream, backward=True)
+            next_t = start
             for fr in container.decode(stream):
-                t = float(fr.pts * stream.time_base) if fr.pts is not None else len(times) / sample_fps
+                t = float(fr.pts * stream.time_base) if fr.pts is not None else start + len(times) / sample_fps
+                if t >= end:
+                    break
                 if t + 1e-6 < next_t:
                     continue
                 next_t = t + 1.0 / sample_fps
@@ -178,9 +189,10 @@ def select_keyframes(frames: Tensor, cfg: KeyframeConfig | None = None) -> Tenso
     return picks.sort().values
 
 
-def extract_keyframes(path: str | os.PathLike, cfg: KeyframeConfig | None = None) -> tuple[Tensor, Tensor]:
-    """Decode a video and return ``(keyframes [K, 3, H, W] in [0, 1], timestamps [K] seconds)``."""
+def extract_keyframes(path: str | os.PathLike, cfg: KeyframeConfig | None = None,
+                      span: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
+    """Decode a video (or its ``span``) and return ``(keyframes [K, 3, H, W] in [0, 1], timestamps [K] s)``."""
     cfg = cfg or KeyframeConfig()
-    frames, times = decode_frames(path, cfg.sample_fps, cfg.max_side)
+    frames, times = decode_frames(path, cfg.sample_fps, cfg.max_side, span=span)
     idx = select_keyframes(frames, cfg)
     return frames[idx], times[idx]

@@ -32,6 +32,7 @@ class CorpusRecord:
     id: str
     video: str
     caption: str
+    span: tuple[float, float] | None = None  # (start, end) seconds of a clip inside ``video``
 
 
 def read_corpus(path: str | os.PathLike) -> list[CorpusRecord]:
@@ -67,7 +68,15 @@ def read_corpus(path: str | os.PathLike) -> list[CorpusRecord]:
             raise CorpusError(f"{path}: record {n}: duplicate id {sid!r}")
         seen.add(sid)
         vid = str(vid)
-        out.append(CorpusRecord(sid, vid if os.path.isabs(vid) else os.path.join(base, vid), str(r["caption"] or "")))
+        span = r.get("clip_span")
+        if span is not None:
+            try:
+                span = (float(span[0]), float(span[1]))
+            except (TypeError, ValueError, IndexError, KeyError):
+                raise CorpusError(f"{path}: record {n}: field 'clip_span' must be [start, end] seconds, got "
+                                  f"{span!r}") from None
+        out.append(CorpusRecord(sid, vid if os.path.isabs(vid) else os.path.join(base, vid),
+                                str(r["caption"] or ""), span))
     return out
 
 
@@ -174,7 +183,7 @@ class SGPipeline:
                 fail("caption produced no scene-graph nodes")
                 continue
             try:
-                frames, times = extract_keyframes(rec.video, self.kf)
+                frames, times = extract_keyframes(rec.video, self.kf, rec.span)
             except VideoDecodeError as err:
                 fail(f"unreadable video: {err}")
                 continue

@@ -44,3 +44,14 @@ def test_corrupt_and_missing_video(tmp_path):
         decode_frames(write_corrupt(str(tmp_path / "bad.mp4")))
     with pytest.raises(VideoDecodeError, match="does not exist"):
         decode_frames(str(tmp_path / "nope.mp4"))
+
+
+def test_decode_a_clip_span_keeps_absolute_times(tmp_path):
+    """HD-VILA-style records point into a longer video: only the span is decoded, times stay absolute."""
+    p = write_video(str(tmp_path / "long.mp4"), n_frames=32, fps=8)
+    frames, times = decode_frames(p, sample_fps=4, span=(1.0, 2.5))
+    assert frames.shape[0] == len(times) >= 5 and float(times.min()) >= 1.0 - 1e-6 and float(times.max()) < 2.5
+    kf, ts = extract_keyframes(p, KeyframeConfig(sample_fps=4, min_k=2, max_k=3), span=(1.0, 2.5))
+    assert 2 <= kf.shape[0] <= 3 and float(ts.min()) >= 1.0 - 1e-6
+    with pytest.raises(VideoDecodeError, match="bad clip span"):
+        decode_frames(p, span=(2.0, 1.0))

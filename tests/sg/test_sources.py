@@ -180,3 +180,20 @@ def test_task_split_as_corpus(tmp_path):
         resolve_posttrain_sources(_cfg(tmp_path, {}, str(tmp_path / "sg2")), task)
     assert resolve_posttrain_sources({**_cfg(tmp_path, {}, str(tmp_path / "sg2")), "data": {"limit": 2}},
                                      task).n_pairs == 2
+
+
+def test_vila_clip_spans_reach_the_parser(tmp_path):
+    """A VILA record's span travels corpus -> corpus.jsonl -> CorpusRecord.span (keyframes of that window only)."""
+    from finsta_core.sg.pipeline import CorpusError, read_corpus
+    from harness.sources import corpus_ref_from_file
+
+    v = tmp_path / "h.jsonl"
+    v.write_text(json.dumps({"clip_id": "a.mp4", "text": "a man sits", "span": ["00:00:01.000", "00:00:02.500"]})
+                 + "\n")
+    recs, _ = materialize(corpus_ref_from_file(str(v)))
+    out = tmp_path / "corpus.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert read_corpus(out)[0].span == (1.0, 2.5)
+    out.write_text(json.dumps({"id": "x", "video": "x.mp4", "caption": "c", "clip_span": "soon"}) + "\n")
+    with pytest.raises(CorpusError, match="record 1: field 'clip_span'"):
+        read_corpus(out)
