@@ -19,13 +19,14 @@ from torch import Tensor, nn
 from harness.jobs.context import JobContext, JobOutput
 from harness.jobs.data import iter_batches
 from harness.jobs.recipes import answer_vocab, class_names
+from hosts.base import Host
 from tasks.base import EvalResult, Sample, Task, TaskType
 from tasks.metrics.registry import higher_is_better
 
 __all__ = ["evaluate_split", "predict"]
 
 
-def _batches(ctx: JobContext, host: nn.Module, samples: Sequence[Sample], task: Task, desc: str):
+def _batches(ctx: JobContext, host: Host, samples: Sequence[Sample], task: Task, desc: str):
     bs = int(ctx.cfg["run"]["eval_batch_size"])
     bar = ctx.progress(total=(len(samples) + bs - 1) // bs, desc=desc)
     try:
@@ -45,7 +46,7 @@ def _rows(x: Tensor) -> list[list[float]]:
     return x.detach().float().cpu().tolist()
 
 
-def _retrieval(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+def _retrieval(ctx: JobContext, host: Host, task: Task, samples: Sequence[Sample]) -> list[dict[str, Any]]:
     vids: dict[str, Tensor] = {}
     out: list[dict[str, Any]] = []
     for b in _batches(ctx, host, samples, task, f"{task.name} videos"):
@@ -74,7 +75,7 @@ def _retrieval(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[S
     return out
 
 
-def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Sample], mode: str,
+def predict(ctx: JobContext, host: Host, task: Task, samples: Sequence[Sample], mode: str,
             heads: nn.ModuleDict | None = None, facts: dict[str, Any] | None = None,
             train_samples: Sequence[Sample] = ()) -> list[dict[str, Any]]:
     """Per-sample predictions of ``host`` (+ ``heads`` when ``mode == "finetune"``) on ``samples``."""
@@ -133,7 +134,7 @@ def predict(ctx: JobContext, host: nn.Module, task: Task, samples: Sequence[Samp
 
 
 @torch.no_grad()
-def evaluate_split(ctx: JobContext, host: nn.Module, task: Task, split: str, samples: Sequence[Sample],
+def evaluate_split(ctx: JobContext, host: Host, task: Task, split: str, samples: Sequence[Sample],
                    mode: str, heads: nn.ModuleDict | None = None, facts: dict[str, Any] | None = None,
                    train_samples: Sequence[Sample] = ()) -> JobOutput:
     """Predict, score with ``task.evaluate``; the evaluation record (``metrics.json``: metrics with their

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from harness.jobs.common import host_params, load_samples
 from harness.jobs.context import JobContext, JobOutput
 from harness.jobs.evaluate import evaluate_split
 from harness.jobs.recipes import FinetuneModel, make_heads
 from harness.jobs.train import train_loop
+from hosts.base import Host
 from tasks.base import Task
 
 __all__ = ["finetune_and_evaluate", "zeroshot_evaluate"]
@@ -19,7 +18,7 @@ def _eval_split(ctx: JobContext, task: Task) -> str:
     return str(ctx.cfg["run"]["eval_split"] or task.eval_split)
 
 
-def finetune_and_evaluate(ctx: JobContext, host: nn.Module, task: Task, name: str = "finetune") -> JobOutput:
+def finetune_and_evaluate(ctx: JobContext, host: Host, task: Task, name: str = "finetune") -> JobOutput:
     """Train ``host`` + fresh heads with the task-type recipe (``harness.jobs.recipes``), then evaluate.
 
     Returns:
@@ -42,7 +41,7 @@ def finetune_and_evaluate(ctx: JobContext, host: nn.Module, task: Task, name: st
     return evaluate_split(ctx, host, task, split, load_samples(ctx, task, split), "finetune", heads, facts, train)
 
 
-def zeroshot_evaluate(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
+def zeroshot_evaluate(ctx: JobContext, host: Host, task: Task) -> JobOutput:
     """Evaluate ``host`` without training (zero-shot recipes of ``harness.jobs.evaluate``)."""
     if not ctx.is_main:
         return JobOutput()

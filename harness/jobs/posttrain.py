@@ -26,7 +26,7 @@ from harness.jobs.context import JobContext, JobOutput
 from harness.jobs.data import posttrain_dataset
 from harness.jobs.finetune import finetune_and_evaluate, zeroshot_evaluate
 from harness.jobs.train import BatchBox, train_loop
-from hosts.base import HostBatch
+from hosts.base import Host, HostBatch
 from tasks.base import Sample, Task
 
 __all__ = ["PosttrainModel", "PretrainModel", "posttrain", "pretrain"]
@@ -39,7 +39,7 @@ def _host_batch(b: Any, texts: list[str]) -> HostBatch:
 class PosttrainModel(nn.Module):
     """Host + Finsta; ``forward(BatchBox, step, total) -> (Eq 42 loss, logs)`` at the current ``stage``."""
 
-    def __init__(self, host: nn.Module, finsta: Finsta, fcfg: FinstaConfig, family: str,
+    def __init__(self, host: Host, finsta: Finsta, fcfg: FinstaConfig, family: str,
                  graphs: dict[str, Any], stage1_host_inputs: bool) -> None:
         super().__init__()
         self.host, self.finsta = host, finsta
@@ -75,7 +75,7 @@ class PosttrainModel(nn.Module):
 class PretrainModel(nn.Module):
     """Host alone on its own losses (sum of ``posttrain_outputs(...).losses``)."""
 
-    def __init__(self, host: nn.Module, loss_weights: dict[str, float] | None = None) -> None:
+    def __init__(self, host: Host, loss_weights: dict[str, float] | None = None) -> None:
         super().__init__()
         self.host = host
         self.loss_weights = {str(k): float(v) for k, v in (loss_weights or {}).items()}
@@ -119,7 +119,7 @@ def _load_graphs(ctx: JobContext, task: Task, split: str, samples: list[Sample])
     return out
 
 
-def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
+def posttrain(ctx: JobContext, host: Host, task: Task) -> JobOutput:
     """Stage 1 + stage 2, save the host without Finsta, then evaluate (``posttrain.then``)."""
     pt = ctx.cfg["posttrain"]
     fcfg = FinstaConfig.preset(str(ctx.cfg["finsta_preset"]), **dict(ctx.cfg["finsta"]))
@@ -164,7 +164,7 @@ def posttrain(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
     return JobOutput()
 
 
-def pretrain(ctx: JobContext, host: nn.Module, task: Task) -> JobOutput:
+def pretrain(ctx: JobContext, host: Host, task: Task) -> JobOutput:
     """Train ``host`` on its own losses over the task's train split; saves ``host.safetensors``."""
     p = ctx.cfg["pretrain"]
     samples = load_samples(ctx, task, "train")

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.jobs.train import BatchBox
+from hosts.base import Host
+from hosts.pooling import symmetric_infonce
 from tasks.base import Sample, Task, TaskType
 
 __all__ = ["FinetuneModel", "answer_vocab", "class_names", "info_nce", "make_heads", "pick_text"]
@@ -65,13 +67,12 @@ def pick_text(sample: Sample, step: int, index: int) -> str:
 
 
 def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
-    """Symmetric InfoNCE of paired rows ``a [B, d]``, ``b [B, d]`` (cosine similarities / temperature)."""
-    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).t() / temperature
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    """Symmetric InfoNCE of paired rows ``a [B, d]``, ``b [B, d]`` (cosine similarities / temperature): the
+    hosts' one implementation (``hosts.pooling.symmetric_infonce``, CLIP4Clip's loss) on L2-normalised rows."""
+    return symmetric_infonce(F.normalize(a, dim=-1), F.normalize(b, dim=-1), 1.0 / temperature)
 
 
-def make_heads(host: nn.Module, task: Task, train: Sequence[Sample]) -> tuple[nn.ModuleDict, dict[str, Any]]:
+def make_heads(host: Host, task: Task, train: Sequence[Sample]) -> tuple[nn.ModuleDict, dict[str, Any]]:
     """Fresh task heads and the facts they need (vocabulary, number of classes)."""
     tt = task.task_type
     heads, facts = nn.ModuleDict(), {}
@@ -95,7 +96,7 @@ def _answer_target(s: Sample, index: dict[str, int]) -> int:
 class FinetuneModel(nn.Module):
     """Host + task heads; ``forward(BatchBox, step, total) -> (loss, logs)`` for :func:`train_loop`."""
 
-    def __init__(self, host: nn.Module, task: Task, heads: nn.ModuleDict, facts: dict[str, Any],
+    def __init__(self, host: Host, task: Task, heads: nn.ModuleDict, facts: dict[str, Any],
                  cfg: dict[str, Any]) -> None:
         super().__init__()
         self.host, self.heads = host, heads
