@@ -42,7 +42,7 @@ _CHOICES = {
 PAPER_LITERAL: dict[str, Any] = dict(
     inject_mode="add", input_scale="paper", region_mode="ball", region_dedup=False, ptc_tracks="pair",
     readout_align=False, trs_proj="paper", trs_distance="mse", trs_video_level="frame",
-    positives=("threshold", "top1", "cross"), osc_hops=3, ptc_hops=4,
+    positives=("threshold", "top1", "cross"), osc_hops=3, ptc_hops=4, readout="cls",
 )
 _POSITIVES = ("threshold", "top1", "cross")
 
@@ -69,7 +69,7 @@ class FinstaConfig:
     self_loops: bool = True
     reverse_edges: bool = True
     aux_edge_stream: bool = False  # True: self-loop and readout edges also carry evolving edge states
-    readout: str = "cls"  # virtual CLS node per graph / frame, or mean pooling
+    readout: str = "mean"  # mean pooling of the real nodes (repaired default), or a virtual CLS node per graph / frame
     recurrence: str = "parallel"
     temporal_attention_edges: bool = False  # also attend along temporal coreference edges
     gate: str = "convex"
@@ -95,7 +95,7 @@ class FinstaConfig:
     tau_ptc: float = 0.8
     rho_osc: float = 0.7
     rho_ptc: float = 0.6
-    positives: tuple[str, ...] = ("threshold", "top1", "cross")
+    positives: tuple[str, ...] = ("cross",)  # literal: ("threshold", "top1", "cross")
     nce_form: str = "supcon"
     cross_negatives: int = 64  # sampled other-video candidates per anchor (-1: all)
     ptc_dynamic_only: bool = True  # TSG side of PTC: verb-headed predicates only
@@ -103,7 +103,7 @@ class FinstaConfig:
     inject: bool = True
     inject_detach: bool = True
     hsg_inject: bool = True
-    trs_distance: str = "mse"
+    trs_distance: str = "cos_centred"  # literal: "mse" (see finsta_core/objectives/trs.py)
     trs_detach_teacher: bool = True  # sg(H) in Eq 41 (Finsta is the teacher); False also trains the HSG encoder
     trs_lambdas: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(TRS_LAMBDAS))
     # Eq 42 schedule (sec 6.1)
@@ -114,17 +114,17 @@ class FinstaConfig:
     lambda_vla: float = 0.3
     scatter_backend: str = "native"
     # issue-10 repairs (each a switch; PAPER_LITERAL restores the literal reading; docs/paper-notes.md)
-    inject_mode: str = "add"  # "add": X + P R (sec 5.2); "norm_gated": X + g * LayerNorm(P R), learned g per side
+    inject_mode: str = "norm_gated"  # "add": X + P R (sec 5.2); "norm_gated": X + g LayerNorm(P R), g learned
     inject_gate_init: float = 0.1  # initial g of "norm_gated"
-    input_scale: str = "paper"  # "paper": label rows std d^-1/2 through dsg_in; "unit": N(0, 1) everywhere, label added
-    region_mode: str = "ball"  # "ball": n-hop ball; "hub_free": relation nodes join a region but do not expand it
-    region_dedup: bool = False  # same-video candidates whose region equals a positive's region leave the negatives
-    ptc_tracks: str = "pair"  # "pair": subject+object relations only; "subject": also subject-only (event) predicates,
-    #                           arity-matched cross positives
-    readout_align: bool = False  # graph-level InfoNCE: TSG readout <-> mean DSG readout, HSG text <-> HSG keyframes
+    input_scale: str = "unit"  # "paper": label rows std d^-1/2 through dsg_in; "unit": N(0, 1) everywhere, label added
+    region_mode: str = "hub_free"  # "ball": n-hop ball; "hub_free": relation nodes join a region but do not expand it
+    region_dedup: bool = True  # same-video candidates whose region equals a positive's region leave the negatives
+    ptc_tracks: str = "subject"  # "pair": subject+object relations only; "subject": also subject-only (event)
+    #                              predicates, arity-matched cross positives
+    readout_align: bool = True  # graph-level InfoNCE: TSG readout <-> mean DSG readout, HSG text <-> HSG keyframes
     lambda_readout: float = 0.5  # its Eq 42 weight (both stages)
     tau_readout: float = 0.1
-    trs_proj: str = "paper"  # student-side projector: "paper" identity at equal widths else Linear; "linear"; "mlp"
+    trs_proj: str = "linear"  # student-side projector: "paper" identity at equal widths else Linear; "linear"; "mlp"
     trs_video_level: str = "frame"  # video / cross TRS on per-frame outputs, on the clip mean, or both
     tau_trs: float = 0.1  # temperature of the contrastive distillation ("crd")
     trs_teacher: str = ""  # "" = Finsta's readouts; "module:function" = external teacher (see finsta_core.model)
