@@ -4,6 +4,7 @@ error names the file (checks in :mod:`hosts.checkpoints`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -49,3 +50,23 @@ def load_state_dict(path: Path, what: str = "checkpoint", source: str = "") -> d
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: {what} is not a state dict")
     return obj
+
+
+def load_config(value: Any, cls: Any, what: str = "config", source: str = "") -> Any:
+    """A transformers config from ``value``: the config object itself, a dict of its fields, a directory holding
+    ``config.json`` or the ``config.json`` file (local only); None stays None.
+
+    Raises:
+        CheckpointError: a path that is missing or holds no ``config.json`` (named, with where to get it).
+    """
+    if value is None or isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        return cls(**value)
+    path = Path(value)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"{what}: no config.json in {path}{where(source)}")
+        return cls.from_pretrained(str(path), local_files_only=True)
+    check_file(path, what, source)
+    return cls.from_json_file(str(path))

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from hosts.base import Preprocess
 from hosts.checkpoints import check_checkpoint_path, weight_files
 from hosts.errors import CheckpointError
-from hosts.io import load_state_dict
+from hosts.io import load_config, load_state_dict
 from hosts.llm_video import LLMVideoHost, VideoTokens
 from hosts.pooling import video_token_maps
 from hosts.spec import HostSpec, WeightTag, register_host
@@ -173,22 +173,48 @@ def _llama_config(directory: Path) -> Any:
     return LlamaConfig(**cfg)
 
 
+def _load_checked(host: VideoChatGPTHost, state: dict[str, Tensor], path: Path, strict: bool) -> None:
+    own = host.state_dict()
+    missing, unexpected = host.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if host.llm.config.tie_word_embeddings:
+        missing = [k for k in missing if k != "llm.lm_head.weight"]
+    bad = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if strict and (missing or unexpected or bad):
+        raise CheckpointError(f"{path}: does not match video_chatgpt: missing {missing[:5]}, unexpected "
+                              f"{unexpected[:5]}, shape mismatch {bad[:5]}")
+
+
 def build_video_chatgpt(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *, llm: Any = None,
                         vision: Any = None, llm_config: Any = None, vision_config: Any = None, tokenizer: Any = None,
                         dtype: str | None = None, strict: bool = True, **options: Any) -> VideoChatGPTHost:
     """Factory for ``create_host("video_chatgpt", checkpoint=DIR_OR_BIN, **config)`` (layout in the module
     docstring). ``llm`` / ``vision``: the LLM and CLIP directories (default: next to the projector file).
-    ``llm_config`` / ``vision_config``: ``LlamaConfig`` / ``CLIPVisionConfig`` for random initialisation
-    (``random_init=True``). Other options go to :class:`VideoChatGPTHost` (``num_frames``, templates, ...)."""
+    ``llm_config`` / ``vision_config``: ``LlamaConfig`` / ``CLIPVisionConfig`` (objects, dicts, or a directory /
+    ``config.json``) for random initialisation (``random_init=True``) or for a file saved by this host (a
+    post-trained host: ``checkpoint=RUN/host.safetensors`` with both configs and ``tokenizer``). Other options go
+    to :class:`VideoChatGPTHost` (``num_frames``, templates, ...)."""
     from transformers import CLIPVisionConfig, LlamaConfig
 
     root = checkpoint.parent if checkpoint is not None and checkpoint.is_file() else checkpoint
     llm_dir = Path(llm) if llm is not None else (root / LLM_DIR if root is not None else None)
     vision_dir = Path(vision) if vision is not None else (root / VISION_DIR if root is not None else None)
-    if isinstance(llm_config, dict):
-        llm_config = LlamaConfig(**llm_config)
-    if isinstance(vision_config, dict):
-        vision_config = CLIPVisionConfig(**vision_config)
+    llm_config = load_config(llm_config, LlamaConfig, "Video-ChatGPT LLM config")
+    vision_config = load_config(vision_config, CLIPVisionConfig, "Video-ChatGPT CLIP config")
+    own = None
+    if checkpoint is not None and checkpoint.is_file():
+        first = load_state_dict(checkpoint, what="Video-ChatGPT checkpoint", source="HF hub MBZUAI/Video-ChatGPT-7B")
+        if any(k.startswith(("llm.", "vision.")) for k in first):  # saved by this host (e.g. after post-training)
+            own = first
+    if own is not None:
+        if llm_config is None or vision_config is None or tokenizer is None:
+            raise CheckpointError(f"{checkpoint}: a video_chatgpt host save needs llm_config, vision_config (objects, "
+                                  f"dicts or config.json paths: {LLM_DIR}/, {VISION_DIR}/) and tokenizer ({LLM_DIR}/)")
+        tok = load_tokenizer(tokenizer, "Video-ChatGPT (LLaVA-Lightning) tokenizer",
+                             "HF hub mmaaz60/LLaVA-7B-Lightening-v1-1")
+        host = VideoChatGPTHost(spec, vision_config, llm_config, tok, **options)
+        _load_checked(host, own, checkpoint, strict)
+        return host.to(getattr(torch, dtype)) if dtype is not None else host
     if checkpoint is not None:
         if llm_config is None:
             llm_config = _llama_config(llm_dir)
@@ -215,22 +241,15 @@ def build_video_chatgpt(spec: HostSpec, tag: WeightTag | None, checkpoint: Path 
         proj = load_state_dict(checkpoint if checkpoint.is_file() else checkpoint / "video_chatgpt-7B.bin",
                                what="Video-ChatGPT projector", source="HF hub MBZUAI/Video-ChatGPT-7B")
         state.update({f"llm.{k}": v for k, v in proj.items()})
-        own = host.state_dict()
+        have = host.state_dict()
         emb = "llm.model.embed_tokens.weight"
-        if emb in state and state[emb].shape[0] < own[emb].shape[0]:  # tokenizer grew: keep the resized rows
+        if emb in state and state[emb].shape[0] < have[emb].shape[0]:  # tokenizer grew: keep the resized rows
             for key in (emb, "llm.lm_head.weight"):
                 if key in state:
-                    grown = own[key].clone()
+                    grown = have[key].clone()
                     grown[: state[key].shape[0]] = state[key]
                     state[key] = grown
-        missing, unexpected = host.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("position_ids")]
-        if host.llm.config.tie_word_embeddings:
-            missing = [k for k in missing if k != "llm.lm_head.weight"]
-        bad = [k for k in state if k in own and state[k].shape != own[k].shape]
-        if strict and (missing or unexpected or bad):
-            raise CheckpointError(f"{checkpoint}: does not match video_chatgpt: missing {missing[:5]}, unexpected "
-                                  f"{unexpected[:5]}, shape mismatch {bad[:5]}")
+        _load_checked(host, state, checkpoint, strict)
     if dtype is not None:
         host.to(getattr(torch, dtype))
     return host

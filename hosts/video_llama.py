@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from hosts.base import Preprocess
 from hosts.checkpoints import check_checkpoint_path, weight_files
 from hosts.errors import CheckpointError
-from hosts.io import load_state_dict
+from hosts.io import load_config, load_state_dict
 from hosts.llm_video import LLMVideoHost, VideoTokens
 from hosts.pooling import video_token_maps
 from hosts.spec import HostSpec, WeightTag, register_host
@@ -224,6 +224,18 @@ def _pth(path: Path, what: str, source: str) -> dict[str, Tensor]:
     return load_state_dict(path, what=what, source=source)
 
 
+def _load_checked(host: VideoLlamaHost, state: dict[str, Tensor], path: Path, strict: bool) -> None:
+    have = host.state_dict()
+    missing, unexpected = host.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if host.llama_model.config.tie_word_embeddings:
+        missing = [k for k in missing if k != "llama_model.lm_head.weight"]
+    bad = [k for k in state if k in have and state[k].shape != have[k].shape]
+    if strict and (missing or unexpected or bad):
+        raise CheckpointError(f"{path}: does not match video_llama: missing {missing[:5]}, unexpected "
+                              f"{unexpected[:5]}, shape mismatch {bad[:5]}")
+
+
 def build_video_llama(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *, llm: Any = None,
                       vision_config: Any = None, qformer_config: Any = None, video_qformer_config: Any = None,
                       llm_config: Any = None, tokenizer: Any = None, dtype: str | None = None, strict: bool = True,
@@ -245,8 +257,15 @@ def build_video_llama(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | 
                                     encoder_hidden_size=qformer_config.hidden_size))
     root = checkpoint.parent if checkpoint is not None and checkpoint.is_file() else checkpoint
     llm_dir = Path(llm) if llm is not None else (root / LLM_DIR if root is not None else None)
-    if isinstance(llm_config, dict):
-        llm_config = LlamaConfig(**llm_config)
+    llm_config = load_config(llm_config, LlamaConfig, "Video-LLaMA LLM config")
+    own = None
+    if checkpoint is not None and checkpoint.is_file():
+        first = _pth(checkpoint, "Video-LLaMA checkpoint", "HF hub DAMO-NLP-SG/Video-LLaMA-Series")
+        if any(k.startswith("visual_encoder.embeddings.") for k in first):  # saved by this host
+            own = first
+            if llm_config is None and not (llm_dir is not None and llm_dir.is_dir()):
+                raise CheckpointError(f"{checkpoint}: a video_llama host save needs llm_config (object, dict or a "
+                                      "directory / config.json) and tokenizer, or the LLM directory `llm=`")
     if llm_config is None:
         if llm_dir is None:
             raise CheckpointError("video_llama needs its checkpoint directory or llm_config for random_init")
@@ -256,7 +275,9 @@ def build_video_llama(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | 
         tokenizer = llm_dir
     tok = load_tokenizer(tokenizer, "Video-LLaMA (LLaMA) tokenizer", "the LLM directory (Vicuna-7B v0)")
     host = VideoLlamaHost(spec, vision_config, qformer_config, video_qformer_config, llm_config, tok, **options)
-    if checkpoint is not None:
+    if own is not None:
+        _load_checked(host, own, checkpoint, strict)
+    elif checkpoint is not None:
         vl = checkpoint if checkpoint.is_file() else checkpoint / VL_FILE
         state = dict(_pth(vl, "Video-LLaMA VL branch", "HF hub DAMO-NLP-SG/Video-LLaMA-Series"))
         state.update({f"visual_encoder.{k}": v for k, v in _pth(root / EVA_FILE, "EVA ViT-g weights",
@@ -267,16 +288,7 @@ def build_video_llama(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | 
         for f in files:
             state.update({f"llama_model.{k}": v for k, v in
                           load_state_dict(f, what="Video-LLaMA LLM weights", source="Vicuna-7B v0").items()})
-        mapped = lavis_to_host(state)
-        own = host.state_dict()
-        missing, unexpected = host.load_state_dict(mapped, strict=False)
-        missing = [k for k in missing if not k.endswith("position_ids")]
-        if host.llama_model.config.tie_word_embeddings:
-            missing = [k for k in missing if k != "llama_model.lm_head.weight"]
-        bad = [k for k in mapped if k in own and mapped[k].shape != own[k].shape]
-        if strict and (missing or unexpected or bad):
-            raise CheckpointError(f"{checkpoint}: does not match video_llama: missing {missing[:5]}, unexpected "
-                                  f"{unexpected[:5]}, shape mismatch {bad[:5]}")
+        _load_checked(host, lavis_to_host(state), checkpoint, strict)
     if dtype is not None:
         host.to(getattr(torch, dtype))
     return host

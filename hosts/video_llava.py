@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from hosts.base import Preprocess
 from hosts.errors import CheckpointError
-from hosts.io import load_state_dict
+from hosts.io import load_config, load_state_dict
 from hosts.llm_video import LLMVideoHost, VideoTokens
 from hosts.pooling import video_token_maps
 from hosts.spec import HostSpec, WeightTag, register_host
@@ -121,19 +121,19 @@ def build_video_llava(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | 
     """Factory for ``create_host("video_llava", checkpoint=DIR, **config)``.
 
     ``checkpoint``: a directory in transformers layout (``config.json``, ``*.safetensors``, tokenizer files),
-    e.g. ``LanguageBind/Video-LLaVA-7B-hf``, or a single safetensors file saved by this host (then pass
-    ``config``). ``config``: a ``VideoLlavaConfig`` (required for random initialisation). Other options go to
+    e.g. ``LanguageBind/Video-LLaVA-7B-hf``, or a single safetensors file saved by this host (a post-trained host:
+    then pass ``config``, e.g. ``host.options.config=Video-LLaVA-7B-hf``). ``config``: a ``VideoLlavaConfig``, a
+    dict, or a directory / ``config.json`` path (required for random initialisation). Other options go to
     :class:`VideoLlavaHost` (``num_frames``, templates, ``caption_prompt``, ``mc_length_norm`` ...).
     """
     from transformers import VideoLlavaConfig
 
+    config = load_config(config, VideoLlavaConfig, "Video-LLaVA config", "HF hub LanguageBind/Video-LLaVA-7B-hf")
     if config is None:
         if checkpoint is None or not (checkpoint / "config.json").exists():
-            raise CheckpointError("video_llava needs `config` (VideoLlavaConfig) or a checkpoint directory with "
-                                  "config.json (HF hub LanguageBind/Video-LLaVA-7B-hf)")
+            raise CheckpointError("video_llava needs `config` (VideoLlavaConfig, dict, or a directory / config.json) "
+                                  "or a checkpoint directory with config.json (HF hub LanguageBind/Video-LLaVA-7B-hf)")
         config = VideoLlavaConfig.from_pretrained(str(checkpoint), local_files_only=True)
-    elif isinstance(config, dict):
-        config = VideoLlavaConfig(**config)
     if tokenizer is None and checkpoint is not None and checkpoint.is_dir():
         tokenizer = checkpoint
     tok = load_tokenizer(tokenizer, "Video-LLaVA tokenizer", "HF hub LanguageBind/Video-LLaVA-7B-hf")

@@ -82,3 +82,16 @@ def test_contract_and_token_maps():
     # 4 temporal slots (3 frames + 1 zero pad) + 4 spatial tokens
     assert sorted(cross.frame_index[0][cross.frame_index[0] >= 0].tolist()) == [0, 1, 2]
     assert int((cross.patch_rc[0, :, 0] >= 0).sum()) == 0  # spatial tokens average all frames: no single frame
+
+
+def test_post_trained_file_loads(tmp_path):
+    """A host saved after post-training reloads from the file with config / tokenizer paths."""
+    d = _official_dir(tmp_path)
+    src = create_host("video_chatgpt", checkpoint=d, num_frames=3).eval()
+    with torch.no_grad():
+        src.llm.model.mm_projector.bias.add_(1.0)
+    src.save(tmp_path / "host.safetensors")
+    llm = d / "LLaVA-7B-Lightening-v1-1"
+    back = create_host("video_chatgpt", checkpoint=tmp_path / "host.safetensors", llm_config=llm,
+                       vision_config=d / "clip-vit-large-patch14", tokenizer=llm, num_frames=3)
+    assert torch.equal(back.llm.model.mm_projector.bias, src.llm.model.mm_projector.bias)

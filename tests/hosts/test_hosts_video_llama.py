@@ -58,3 +58,13 @@ def test_contract_and_clip_level_cross_output():
     assert out.video.pooled.shape == (2, 3, 32) and out.video.first_layer.states.shape == (2, 3 * 5, 48)
     assert out.cross.pooled.shape == (2, 1, 32)  # the video queries see every frame: one clip-level output
     torch.testing.assert_close(out.cross.frame_times, times.mean(1, keepdim=True))
+
+
+def test_post_trained_file_loads(tmp_path):
+    src = _official()
+    with torch.no_grad():
+        src.llama_proj.bias.add_(1.0)
+    src.save(tmp_path / "host.safetensors")
+    back = create_host("video_llama", checkpoint=tmp_path / "host.safetensors", llm_config=FIXTURE / "llama",
+                       tokenizer=FIXTURE / "llama", num_frames=3, **tiny_video_llama_configs())
+    assert torch.equal(back.llama_proj.bias, src.llama_proj.bias)

@@ -202,3 +202,19 @@ def test_answer_loglikelihood_sums_match_option_scores():
                                                [o for row in opts for o in row])
     torch.testing.assert_close(lp.view(2, 2), mc, atol=1e-4, rtol=1e-4)
     assert greedy.dtype == torch.bool and greedy.shape == (4,)
+
+
+def test_post_trained_file_loads_with_config_and_tokenizer_paths(tmp_path):
+    """A host saved after post-training (one safetensors file) loads from the CLI spelling: config and tokenizer
+    given as the HF directory (H3's request; before: config had to be an object)."""
+    _, d = _saved_hf_model(tmp_path)
+    src = create_host("video_llava", checkpoint=d, num_frames=2).eval()
+    with torch.no_grad():
+        src.model.lm_head.weight.mul_(1.5)
+    src.save(tmp_path / "host.safetensors")
+    back = create_host("video_llava", checkpoint=tmp_path / "host.safetensors", config=d, tokenizer=d,
+                       num_frames=2).eval()
+    assert torch.equal(back.model.lm_head.weight, src.model.lm_head.weight)
+    back2 = create_host("video_llava", checkpoint=tmp_path / "host.safetensors", config=d / "config.json",
+                        tokenizer=d, num_frames=2)
+    assert torch.equal(back2.model.lm_head.weight, src.model.lm_head.weight)
