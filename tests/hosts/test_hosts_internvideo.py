@@ -59,3 +59,15 @@ def test_contract():
     video, times = make_video(2, 3, 28)
     out = check_host_contract(host, HostBatch(video, times, ["a man throws a red ball .", "the dog runs"]))
     assert set(out.losses) == {"vla"} and out.video.pooled.shape == (2, 3, 32)
+
+
+def test_own_save_reloads(tmp_path):
+    src = _official()
+    with torch.no_grad():
+        src.global_module.balance.add_(1.0)
+    src.save(tmp_path / "host.safetensors")
+    back = create_host("internvideo", checkpoint=tmp_path / "host.safetensors", tokenizer=FIXTURE / "tokenizer.json",
+                       embed_dim=32, n_layers=2, max_words=16, num_frames=3,
+                       text_config=src.text.config, vision_config=src.vision.config)
+    for k, v in src.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
