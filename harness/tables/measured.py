@@ -54,7 +54,23 @@ def build_measured_grids(
     if dropped:
         for g in grids.values():
             g.notes.append(f"Left out: {dropped} unfinished run(s) (failed, running, ...).")
+    failed = _failed_note(df)
+    if failed:
+        for g in grids.values():
+            g.notes.append(failed)
     return grids
+
+
+def _failed_note(df: pd.DataFrame) -> str:
+    """One note naming the evaluations scored on fewer samples than their split has (``n_failed > 0``)."""
+    bad = df[pd.to_numeric(df["n_failed"], errors="coerce").fillna(0) > 0]
+    if bad.empty:
+        return ""
+    runs = bad.drop_duplicates(["run_id", "mode", "split"]) if "run_id" in bad else bad
+    parts = [f"{r.host} {r.task or r.ds} seed {r.seed}: {int(r.n_failed)} of {int(r.n_samples)} failed"
+             for r in runs.itertuples()]
+    return ("Scored on fewer samples than the split has (unreadable videos / failed predictions): "
+            + "; ".join(parts[:8]) + (f"; and {len(parts) - 8} more" if len(parts) > 8 else "") + ".")
 
 
 def _layout_grid(sub: pd.DataFrame, lay: TableLayout, paper: PaperIndex, all_metrics: bool) -> Grid:

@@ -239,3 +239,37 @@ def test_write_tables_atomic(tmp_path, frame):
         write_tables({"../x": "y"}, tmp_path, "md")
     with pytest.raises(ValueError, match="unknown table format"):
         write_tables(out, tmp_path, "html")
+
+
+# -- values the tables used to hide (issue 15) --------------------------------------------------------------
+def test_nan_metric_keeps_its_column_and_inf_is_never_best():
+    rows = [_row("clip4clip", False, "retrieval", "msrvtt", "R@1", 40.0, 1),
+            _row("clip4clip", True, "retrieval", "msrvtt", "R@1", float("inf"), 1),
+            _row("clip4clip", False, "retrieval", "msrvtt", "R@5", float("nan"), 1),
+            _row("clip4clip", True, "retrieval", "msrvtt", "R@5", float("nan"), 1)]
+    grids = build_measured_grids(pd.DataFrame(rows))
+    grid = next(iter(grids.values()))
+    labels = [c.label for c in grid.columns]
+    assert any("R@5" in lab for lab in labels), labels  # the NaN metric's column is still there
+    j = next(i for i, c in enumerate(grid.columns) if "R@1" in c.label)
+    best = [r.label for r in grid.data_rows() if r.cells[j].best]
+    assert best == ["CLIP4Clip"], best  # 40.0 is best; the diverged (inf) Finsta row is not
+
+
+def test_failed_samples_are_noted_under_the_tables():
+    rows = [dict(_row("clip4clip", False, "retrieval", "msrvtt", "R@1", 40.0, 1), n_failed=3, n_samples=100)]
+    text = render_measured_tables(pd.DataFrame(rows), "md")
+    assert any("3 of 100 failed" in t for t in text.values())
+
+
+def test_tables_command_on_a_store_of_unfinished_runs(tmp_path, capsys):
+    from harness.cli import main
+    from harness.store import RunStore
+
+    s = RunStore(tmp_path)
+    for rid, state in (("a", "running"), ("b", "failed")):
+        s.write_json(rid, "spec.json", {"host": "h", "task": "t", "mode": "finetune", "seed": 1})
+        s.set_status(rid, state, pid=None)
+    assert main(["tables", "--store", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no finished runs" in err and "1 failed" in err
