@@ -91,6 +91,7 @@ class SGPipelineConfig:
     max_objects: int = 40
     min_size: int = 600
     max_size: int = 1000
+    hf_size: int = 512  # transformers detectors: frames resized to hf_size x hf_size
     relation_head: str = ""  # save_head checkpoint; "" = no relation nodes
     attribute_head: str = ""
     clip_checkpoint: str = ""  # CLIPModel directory for Eq 7; "" = n-gram label scorer only
@@ -110,9 +111,10 @@ class SGPipelineConfig:
         for name in ("score_threshold", "gamma_d", "gamma_c"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.max_objects < 1 or self.min_size < 1 or self.max_size < self.min_size:
-            raise ValueError(f"need max_objects >= 1 and 1 <= min_size <= max_size, got max_objects="
-                             f"{self.max_objects}, min_size={self.min_size}, max_size={self.max_size}")
+        if self.max_objects < 1 or self.min_size < 1 or self.max_size < self.min_size or self.hf_size < 1:
+            raise ValueError(f"need max_objects >= 1, 1 <= min_size <= max_size and hf_size >= 1, got max_objects="
+                             f"{self.max_objects}, min_size={self.min_size}, max_size={self.max_size}, "
+                             f"hf_size={self.hf_size}")
         if self.calibration not in ("softmax", "raw"):
             raise ValueError(f"calibration must be 'softmax' or 'raw', got {self.calibration!r}")
         unknown = sorted(set(self.keyframes) - set(KeyframeConfig.__dataclass_fields__))
@@ -149,7 +151,8 @@ class SGPipeline:
                                                cfg.score_threshold, cfg.max_objects, cfg.min_size, cfg.max_size)
         elif cfg.detector == "hf":
             classes = read_class_names(cfg.classes) if cfg.classes else None
-            self.detector = HFDetector(cfg.detector_checkpoint, classes, cfg.score_threshold, cfg.max_objects)
+            self.detector = HFDetector(cfg.detector_checkpoint, classes, cfg.score_threshold, cfg.max_objects,
+                                       image_size=(cfg.hf_size, cfg.hf_size))
         else:
             raise ValueError(f"unknown detector {cfg.detector!r}; choose 'fasterrcnn' or 'hf'")
         self.relations = HeadRelationClassifier(load_head(cfg.relation_head)) if cfg.relation_head else None

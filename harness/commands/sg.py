@@ -29,6 +29,7 @@ _PIPELINE_FLAGS: tuple[tuple[str, str, Any], ...] = (
     ("classes", "--classes", ""), ("detector", "--detector", "fasterrcnn"),
     ("detector_checkpoint", "--detector-checkpoint", ""), ("random_weights", "--random-weights", False),
     ("score_threshold", "--score-threshold", 0.3), ("min_size", "--min-size", 600),
+    ("detector_size", "--detector-size", 512),
     ("relation_head", "--relation-head", ""), ("attribute_head", "--attribute-head", ""),
     ("clip_checkpoint", "--clip-checkpoint", ""), ("spacy_model", "--spacy-model", "en_core_web_sm"),
     ("gamma_d", "--gamma-d", 0.6), ("gamma_c", "--gamma-c", 0.9), ("shard_size", "--shard-size", 1000),
@@ -67,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--random-weights", action="store_true", help="allow a detector without checkpoint (testing)")
     p.add_argument("--score-threshold", type=float, default=0.3)
     p.add_argument("--min-size", type=int, default=600, help="Faster R-CNN resize (shorter side)")
+    p.add_argument("--detector-size", type=int, default=512, help="--detector hf: input size (square)")
     p.add_argument("--relation-head", default="")
     p.add_argument("--attribute-head", default="")
     p.add_argument("--clip-checkpoint", default="")
@@ -202,6 +204,7 @@ def parse_command(args: argparse.Namespace) -> int:
             classes=os.path.abspath(args.classes) if args.classes else "", detector=args.detector,
             detector_checkpoint=os.path.abspath(args.detector_checkpoint) if args.detector_checkpoint else "",
             score_threshold=args.score_threshold, min_size=args.min_size, max_size=max(args.min_size, 1000),
+            hf_size=args.detector_size,
             relation_head=args.relation_head, attribute_head=args.attribute_head,
             clip_checkpoint=args.clip_checkpoint, spacy_model=args.spacy_model, gamma_d=args.gamma_d,
             gamma_c=args.gamma_c, shard_size=args.shard_size,

