@@ -49,7 +49,11 @@ def discover() -> None:
         source = root / "__init__.py" if info.ispkg else root.with_suffix(".py")
         text = source.read_text(encoding="utf-8") if source.is_file() else ""
         if any(marker in text for marker in _MARKERS):
-            importlib.import_module(f"hosts.{info.name}")
+            try:
+                importlib.import_module(f"hosts.{info.name}")
+            except ImportError as err:  # one line naming the host file and what it lacks
+                _DISCOVERED = False
+                raise RegistryError(f"host file {source} cannot be imported: {err}") from err
 
 
 _ensure_catalogue = discover  # old name, still imported by harness/commands/list.py; use discover()

@@ -167,3 +167,25 @@ def test_official_layout_directories_resolve(name, fixture, expected):
     d = HOSTS_DIR.parent / "tests" / "fixtures" / "hosts" / fixture
     path = resolve_checkpoint(name, d)
     assert path == d / expected and len(checkpoint_fingerprint(d)) == 16
+
+
+def test_discovery_error_names_the_host_file(monkeypatch):
+    """A host file whose import fails is named in one line (not a traceback from deep inside discovery)."""
+    import importlib
+
+    from finsta_core.registry import RegistryError
+    from hosts import registry
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "hosts.video_llama":
+            raise ModuleNotFoundError("No module named 'some_dependency'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(registry, "_DISCOVERED", False)
+    monkeypatch.setattr(registry.importlib, "import_module", fake)
+    with pytest.raises(RegistryError, match=r"video_llama\.py cannot be imported: No module named 'some_dependency'"):
+        registry.discover()
+    monkeypatch.setattr(registry.importlib, "import_module", real)
+    registry.discover()
