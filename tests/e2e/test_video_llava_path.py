@@ -11,7 +11,6 @@ in the official formats (``msvd_*_qa_encode.json``, ``youtube_mapping.txt``, ``m
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -44,12 +43,9 @@ def test_video_llava_posttrain_finetune_zeroshot_tables(tmp_path, capsys):
     assert rc == 0 and "1 finished" in out, out + err
     pt = run_dir(store, "posttrain")
     assert json.loads((pt / "cost.json").read_text())["posttrain_pairs"] == 4
-    # the post-trained host (Finsta removed) in the HF layout: its weights + the original config and tokenizer
-    posttrained = tmp_path / "Finsta-Video-LLaVA-7B-hf"
-    shutil.copytree(ckpt, posttrained, ignore=shutil.ignore_patterns("*.safetensors"))
-    shutil.copy(pt / "host.safetensors", posttrained / "model.safetensors")
-    rc, out, err = cli(capsys, "run", "--mode", "zeroshot", *common, f"host.checkpoint={posttrained}",
-                       "host.finsta_posttrained=true")
+    # the post-trained host (Finsta removed): its weights file + the original config and tokenizer
+    rc, out, err = cli(capsys, "run", "--mode", "zeroshot", *common, f"host.checkpoint={pt / 'host.safetensors'}",
+                       f"host.options.config={ckpt}", f"host.options.tokenizer={ckpt}", "host.finsta_posttrained=true")
     assert rc == 0, out + err
     for mode in ("finetune", "zeroshot"):
         rc, out, err = cli(capsys, "run", "--mode", mode, *common, f"host.checkpoint={ckpt}")
