@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 from typing import Any
 
 from harness.errors import HarnessError
@@ -177,7 +176,7 @@ def parse_command(args: argparse.Namespace) -> int:
     from finsta_core.sg.store import CORPUS, clear_store, read_manifest, store_key, write_manifest
     from finsta_core.sg.tsg import SpacyModelError, load_spacy
     from finsta_core.sg.vocab import VocabularyFilter
-    from harness.sources import materialize
+    from harness.sources import materialize, sg_parse_command
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.shard_size < 1:
@@ -258,7 +257,7 @@ def parse_command(args: argparse.Namespace) -> int:
             "pipeline_fingerprint": pipeline_fingerprint(cfg), "fingerprint": key,
             "pipeline_args": _pipeline_args(args), "n_records": n_records, "shard_size": cfg.shard_size,
             "n_shards": max(1, -(-n_records // cfg.shard_size)),
-            "reader": reader, "command": " ".join(["python", "-m", "harness", *sys.argv[1:]])})
+            "reader": reader, "command": sg_parse_command(ref, out, _pipeline_args(args))})
     else:
         n_records = len(read_corpus(corpus_path))
         reader = old.get("reader", {})
