@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import Tensor, nn
 
@@ -9,6 +11,18 @@ from finsta_core.config import FinstaConfig
 from finsta_core.nn.baselines import GATLayer, RGNNLayer
 from finsta_core.nn.graph import LayerGraph
 from finsta_core.nn.gtrm import GTrmLayer
+
+
+class EncoderLayer(Protocol):
+    """The interface every encoder layer implements (GTrm / R-GTrm / STGD-GTrm, GAT, recurrent GNN).
+
+    ``h [N, d]`` node states, ``e [E_stream, d]`` stream edge states, ``g`` the attention graph, ``e_aux [2, d]``
+    the type embeddings of the static self / readout edges -> new ``h``, new ``e`` (unchanged by layers without
+    an edge stream) and detached diagnostics.
+    """
+
+    def __call__(self, h: Tensor, e: Tensor, g: LayerGraph, e_aux: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]: ...
 
 
 class GraphEncoder(nn.Module):
@@ -23,7 +37,7 @@ class GraphEncoder(nn.Module):
         super().__init__()
         self.kind = kind
 
-        def make() -> nn.Module:
+        def make() -> nn.Module:  # an nn.Module implementing EncoderLayer
             if kind in ("gtrm", "rgtrm"):
                 recurrent = kind == "rgtrm"
                 return GTrmLayer.from_config(cfg, recurrent=recurrent, stgd=stgd and recurrent)
