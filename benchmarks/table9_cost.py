@@ -110,10 +110,11 @@ def measure(name: str, params: list[nn.Parameter], loss_fn: Callable[[], torch.T
         times.append(time.perf_counter() - t0)
     n = sum(p.numel() for p in params)
     train_mem = 4 * (4 * n) + act  # fp32 params + grads + two AdamW moments, plus activations
+    step = statistics.median(times) if times else float("nan")  # --reps 0: counts only, no timing
     print(f"[{name}] loss {float(loss.detach()):.3f}; {flops / 1e9:.1f} GFLOPs; activations {act / 2**20:.0f} MiB; "
-          f"step {statistics.median(times):.2f} s", flush=True)
+          f"step {step:.2f} s", flush=True)
     return {"flops": flops, "activation_bytes": act, "train_memory_bytes": train_mem,
-            "step_s": statistics.median(times), "step_s_all": times, "trainable_params": n}
+            "step_s": step, "step_s_all": times, "trainable_params": n}
 
 
 def main() -> None:
@@ -123,7 +124,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--keyframes", type=int, default=12, help="DSG keyframes per video (paper: 10-50)")
     ap.add_argument("--objects", type=int, default=5, help="tracked objects per video")
-    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=2, help="timed steps (0: counts only)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--finsta-preset", default="paper")
     ap.add_argument("--json", default=None, help="also write the figures to this file")

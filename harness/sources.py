@@ -27,7 +27,15 @@ from typing import Any
 from finsta_core.sg.store import digest, store_state
 from harness.errors import PlanError
 from tasks.base import Task
-from tasks.corpora import MIXTURES, CorpusSpec, CorpusStats, load_corpus, resolve_corpus, sniff_format
+from tasks.corpora import (
+    MIXTURES,
+    CorpusSpec,
+    CorpusStats,
+    file_digest,
+    load_corpus,
+    resolve_corpus,
+    sniff_format,
+)
 
 __all__ = ["CorpusRef", "PosttrainSources", "corpus_ref_from_config", "corpus_ref_from_file",
            "corpus_ref_from_mixture", "corpus_ref_from_task", "default_store_root", "materialize",
@@ -125,10 +133,15 @@ def corpus_ref_from_file(path: str, fmt: str = "auto", video_root: str | None = 
 
 
 def corpus_ref_from_task(task: Task, split: str, limit: int | None = None) -> CorpusRef:
-    """Split ``split`` of ``task`` (its first ``limit`` samples) as a corpus; the fingerprint is the task's."""
+    """Split ``split`` of ``task`` (its first ``limit`` samples) as a corpus.
+
+    The fingerprint covers the task's identity (name, version, protocol, options), the split and the content of
+    every annotation file the split reads (``Task.input_files``), so an edited annotation file makes a store stale.
+    """
     spec = {"task": task.name, "split": split, "root": str(task.root) if task.root is not None else None,
             "options": dict(task.options), "limit": limit}
-    fp = digest({"task": task.name, "task_fingerprint": task.fingerprint(), "split": split})
+    files = {str(f): file_digest(f) for f in task.input_files(split) if Path(f).is_file()}
+    fp = digest({"task": task.name, "task_fingerprint": task.fingerprint(), "split": split, "files": files})
     return CorpusRef("task", task.name, spec, fp)
 
 
@@ -156,10 +169,8 @@ def corpus_ref_from_config(cfg: dict[str, Any], data_task: Task | None = None) -
                                        _str_map(corpus.get("video_roots")),
                                        {k: (None if v is None else int(v)) for k, v in (corpus.get("n") or {}).items()},
                                        int(corpus.get("seed") or 0), _str_map(corpus.get("video_templates")))
-    except (ValueError, FileNotFoundError, TypeError) as err:
-        if isinstance(err, PlanError):
-            raise
-        raise PlanError(f"post-training corpus: {err}") from None
+    except (ValueError, FileNotFoundError, TypeError) as err:  # PlanError is none of these: it passes through
+        raise PlanError(f"post-training corpus: {str(err).splitlines()[0]}") from None
 
 
 def _str_map(x: Any) -> dict[str, str]:

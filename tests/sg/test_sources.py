@@ -197,3 +197,15 @@ def test_vila_clip_spans_reach_the_parser(tmp_path):
     out.write_text(json.dumps({"id": "x", "video": "x.mp4", "caption": "c", "clip_span": "soon"}) + "\n")
     with pytest.raises(CorpusError, match="record 1: field 'clip_span'"):
         read_corpus(out)
+
+
+def test_task_corpus_fingerprint_follows_annotation_content(tmp_path):
+    from tasks.registry import create_task
+    from tests.e2e.builders import write_msrvtt
+
+    root = write_msrvtt(tmp_path / "msrvtt", n_test=2, n_train=2, frames=2, size=16)
+    cfg = _cfg(tmp_path, {}, str(tmp_path / "sg"))
+    before = corpus_ref_from_config(cfg, create_task("msrvtt_ret", root=root)).fingerprint
+    data = root / "MSRVTT_data.json"
+    data.write_text(data.read_text().replace("a little girl", "a small girl"))
+    assert corpus_ref_from_config(cfg, create_task("msrvtt_ret", root=root)).fingerprint != before
