@@ -12,22 +12,19 @@ def _rows(what: str) -> list[dict[str, Any]]:
         from hosts.registry import HOSTS, discover
 
         discover()
-        rows = []
-        for name in HOSTS.names():
-            try:
-                rows.append(HOSTS.get(name).describe())
-            except Exception as err:  # noqa: BLE001 - list what loads, flag what does not
-                rows.append({"name": name, "error": str(err)})
-        return rows
+        return sorted(HOSTS.list(), key=lambda r: (r.get("order", 10**6), r["name"]))  # registration metadata
     if what == "tasks":
         from tasks.registry import TASKS, task_names
 
         rows = []
         for name in task_names():
+            meta = TASKS.meta(name)
+            if "type" in meta:  # the catalogue registers its metadata: nothing is built
+                rows.append({"name": name, **meta})
+                continue
             try:
-                cls = TASKS.get(name)
-                rows.append(cls().describe() if callable(getattr(cls, "describe", None)) else {"name": name})
-            except Exception as err:  # noqa: BLE001
+                rows.append(TASKS.get(name)().describe())
+            except Exception as err:  # noqa: BLE001 - list what loads, flag what does not
                 rows.append({"name": name, "error": str(err)})
         return rows
     from harness.sweeps import list_sweeps, load_sweep
