@@ -25,12 +25,6 @@ def _spec(name: str, t: bool, v: bool, c: bool, caps: tuple[str, ...], params: s
 
 
 PAPER_HOSTS: tuple[HostSpec, ...] = (
-    _spec("univl", True, True, True, (R, G), "183M", "1.2M",
-          "Luo et al., UniVL, arXiv:2002.06353 (2020)", "https://github.com/microsoft/UniVL", "MIT", "catalogue",
-          "Input is 1 fps S3D (HowTo100M) features, not pixels; computed size ~198M; no QA head in official code.",
-          (WeightTag("", "univl.pretrained.bin", "UniVL pre-trained on HowTo100M",
-                     "GitHub release v0 of microsoft/UniVL (README 'Pretrained Weight')"),),
-          order=10, display="UniVL"),
     _spec("videoclip", True, True, False, (R, M), "203M", "1.1M",
           "Xu et al., VideoCLIP, EMNLP 2021", "https://github.com/facebookresearch/fairseq/tree/main/examples/MMPT",
           "MIT", "catalogue",
@@ -39,13 +33,6 @@ PAPER_HOSTS: tuple[HostSpec, ...] = (
           (WeightTag("", "checkpoint_best.pt", "VideoCLIP retrieval pre-training (fairseq MMPT)",
                      "https://dl.fbaipublicfiles.com/MMPT/retri/videoclip/checkpoint_best.pt"),),
           order=30, display="VideoCLIP"),
-    _spec("mcq", True, True, True, (R,), "168M", "5.8M",
-          "Ge et al., Bridging Video-text Retrieval with Multiple Choice Questions, CVPR 2022",
-          "https://github.com/TencentARC/MCQ", "BSD-3-Clause (README)", "catalogue",
-          "BridgeFormer (C) exists only in the pre-training checkpoint; one global [CLS], no per-frame CLS.",
-          (WeightTag("", "MCQ.pth", "MCQ pre-trained (with BridgeFormer)",
-                     "Google Drive link in TencentARC/MCQ README"),),
-          order=50, display="MCQ"),
     _spec("hdvila", True, True, True, (R, C, M), "310M", "136M",
           "Xue et al., HD-VILA, CVPR 2022", "https://github.com/microsoft/XPretrain/tree/main/hd-vila",
           "Microsoft Research License (non-commercial)", "catalogue",
