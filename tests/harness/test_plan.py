@@ -139,3 +139,17 @@ def test_validate_refuses_a_host_whose_code_cannot_import(capsys):
     assert main(["validate", "--host", "fake_broken", "--task", "fake_ret", *SMALL]) == 2
     err = capsys.readouterr().err
     assert "its code cannot be imported" in err and "no_such_pkg" in err and err.count("\n") == 1
+
+
+def test_strict_mode_hint_names_a_real_flag(store):
+    """The loaders' strict-mode hint says `task.strict=false`: that key exists and reaches the task."""
+    import inspect
+
+    import tasks.datasets.common as common
+
+    assert "task.strict=false" in inspect.getsource(common)
+    (run,) = plan_runs("fake_host", "fake_action", "finetune", seeds=[1], overrides=[*SMALL, "task.strict=false"],
+                       store_root=store)
+    assert run.config["task"]["strict"] is False
+    (strict,) = plan_runs("fake_host", "fake_action", "finetune", seeds=[1], overrides=SMALL, store_root=store)
+    assert strict.run_id != run.run_id  # lenient loading may keep fewer samples: another run
