@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -410,39 +411,55 @@ def norm_softmax_loss(sims: Tensor, temperature: float = TEMPERATURE) -> Tensor:
 
 def read_pickled_checkpoint(path: Path, what: str, source: str = "") -> dict[str, Any]:
     """Read a training-framework checkpoint (``torch.save`` of a dict holding config objects, e.g. MCQ's
-    ``ConfigParser`` or Lightning's hyper-parameters) without executing pickled code.
+    ``ConfigParser`` or Lightning's ``AttributeDict`` hyper-parameters) without executing pickled code.
 
-    ``torch.load(weights_only=True)`` refuses unknown globals; each one named in the file is replaced by an inert
-    placeholder class (registered with ``torch.serialization.safe_globals``), so tensors and plain containers load
-    and the foreign objects become empty stand-ins. Safetensors files are read as they are.
+    A plain state dict is read with ``torch.load(weights_only=True)``. Otherwise the file is unpickled with
+    :class:`StandInUnpickler`: globals on torch's ``weights_only`` allowlist (tensor rebuild functions, storages,
+    dtypes, ``OrderedDict``) resolve as usual, every other global becomes an inert :class:`_Opaque` stand-in, so no
+    foreign callable ever runs and tensors and plain containers load. Safetensors files are read as they are.
 
     Raises:
         CheckpointError: missing / empty / unreadable file (the message names it).
     """
-    if path.suffix == ".safetensors":
-        return load_state_dict(path, what=what, source=source)
     try:
         return load_state_dict(path, what=what, source=source)
     except CheckpointError:
-        pass
+        if path.suffix == ".safetensors":
+            raise
+    module = type(pickle)("stand_in_pickle")
+    module.Unpickler, module.load, module.__name__ = StandInUnpickler, pickle.load, "stand_in_pickle"
     try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-        stand_ins = [(type(name.rsplit(".", 1)[-1], (_Opaque,), {}), name) for name in unsafe]
-        with torch.serialization.safe_globals(stand_ins):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=module)
     except Exception as err:  # noqa: BLE001 - re-raised with the file named
         raise CheckpointError(f"{path}: cannot read {what} ({err})") from err
-    return obj
 
 
-class _Opaque:
-    """Inert stand-in for a pickled object of an unknown class (never runs foreign code)."""
+class _Opaque(dict):
+    """Inert stand-in for a pickled object of a class outside torch's allowlist: accepts any construction,
+    state, items (dict subclasses such as Lightning's ``AttributeDict``) and appends; runs no foreign code."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        super().__init__()
 
     def __setstate__(self, state: Any) -> None:
         pass
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+
+class StandInUnpickler(pickle.Unpickler):
+    """Resolves only the globals of torch's ``weights_only`` allowlist; any other global is a stand-in class."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = torch._weights_only_unpickler._get_allowed_globals()
+        found = allowed.get(f"{module}.{name}")
+        if found is not None:
+            return found
+        return type(name, (_Opaque,), {"__module__": f"stand_in.{module}"})
 
 
 def state_from_checkpoint(obj: Any, path: Path) -> dict[str, Tensor]:
