@@ -193,13 +193,21 @@ class RunLock:
             return ""
 
     def held_elsewhere(self) -> bool:
-        """Whether another process holds the lock now (the run is alive)."""
-        if not self.path.exists():
+        """Whether another process holds the lock now (the run is alive). Read-only: works on a store this
+        user cannot write (a shared store); False when it cannot tell."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
             return False
-        if self.acquire():
-            self.release()
-            return False
-        return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's shared lock
+        return False
 
     def release(self) -> None:
         if self._fd is not None:
