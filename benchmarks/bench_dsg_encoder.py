@@ -8,7 +8,7 @@ table with ratios against our edge-list implementation:
 * ``ours``: ``GraphEncoder("rgtrm", stgd=True)`` on one disjoint graph of every keyframe of every video;
 * ``dense``: the same layers computed on dense masked ``N x N`` grids (``finsta_core/nn/reference.py``);
 * ``previous``: the layer code as it was before the shared edge-list helper (``finsta_core/nn/attend.py``),
-  calling the scatter primitives directly (kept here, :func:`previous_layer`, for this comparison only);
+  calling the scatter primitives directly (kept here, :func:`previous_encoder`, for this comparison only);
 * ``loop``: the same layers evaluated keyframe by keyframe (T sequential calls per layer, all videos
   batched per keyframe; the recurrent-cell schedule of design note B.7), checked equal to ``ours``;
 * ``loop_video``: the same, one keyframe of one video per call (B x T calls per layer; the naive loop);
@@ -43,59 +43,91 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-def previous_layer(layer, h, e, g, e_aux):
-    """``GTrmLayer.forward`` (with its STGD branch) as it was before ``finsta_core/nn/attend.py`` (commit c0ee122):
-    every layer called gather / ``segment_softmax`` / ``scatter_sum`` itself. Same weights, same math."""
+def _previous_classes():
+    """``GTrmLayer`` / ``STGDBranch`` with their ``forward`` exactly as before ``finsta_core/nn/attend.py``
+    (commit c0ee122): every layer called gather / ``segment_softmax`` / ``scatter_sum`` itself."""
     import math
 
     import torch
 
     from finsta_core.graphs.scatter import scatter_sum, segment_softmax
     from finsta_core.nn.graph import SELF_EDGE
-    from finsta_core.nn.stgd import motion_kernel
+    from finsta_core.nn.gtrm import GTrmLayer
+    from finsta_core.nn.stgd import STGDBranch, motion_kernel
 
-    n, shape = h.shape[0], (-1, layer.h, layer.dk)
-    q, k, v = layer.qkv(h).view(n, 3, layer.h, layer.dk).unbind(1)
-    if layer.gate is not None:
-        z = zmask = None
-        st = layer.stgd
-        if st is not None:
+    def edge_attention(q, k, v, ee, edge_index, n, clamp=False):
+        src, dst = edge_index[0], edge_index[1]
+        s = q.index_select(0, dst) * k.index_select(0, src) * (ee / math.sqrt(q.shape[-1]))
+        logit = s.sum(-1)
+        if clamp:
+            logit = logit.clamp(-5.0, 5.0)
+        w = segment_softmax(logit, dst, n)
+        agg = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
+        return agg, s, w
+
+    class PreviousSTGD(STGDBranch):
+        def forward(self, q, k, v, g):
+            n = q.shape[0]
             zmask = torch.zeros(n, dtype=torch.bool, device=q.device)
             if g.stgd_nodes.numel() == 0:
-                z = torch.zeros_like(q)
-            else:
-                zmask[g.stgd_nodes] = True
-                logk = motion_kernel(g.disp, g.stgd_pairs, g.stgd_nodes, st.sigma, st.eps)
-                nodes = g.stgd_nodes
-                src = torch.cat([g.stgd_pairs[0], nodes])
-                dst = torch.cat([g.stgd_pairs[1], nodes])
-                dot = (q.index_select(0, dst) * k.index_select(0, src)).sum(-1) / math.sqrt(st.dk)
-                lk = logk.index_select(0, src)
-                logit = dot + lk if st.attention == "additive" else dot * lk.exp()
-                w = segment_softmax(logit, dst, n)
-                zz = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
-                zb = st.o_z(zz.index_select(0, nodes).reshape(nodes.numel(), -1))
-                zn = st.norm(st.ffn(zb) + zb)
-                z = torch.zeros(n, st.h * st.dk, dtype=q.dtype, device=q.device).index_copy(0, nodes, zn)
-                z = z.view(n, st.h, st.dk)
-                with torch.no_grad():
-                    logk[nodes].exp().mean()
-        q, _ = layer.gate(q, k, g, z, zmask)
-    ee = layer.e_proj(e)
-    ns = g.num_stream
-    if ns < g.num_edges:
-        ee = torch.cat([ee, layer.e_proj(e_aux).index_select(0, g.edge_type[ns:] - SELF_EDGE)], 0)
-    src, dst = g.edge_index
-    s = q.index_select(0, dst) * k.index_select(0, src) * (ee.view(shape) / math.sqrt(q.shape[-1]))
-    logit = s.sum(-1)
-    if layer.clamp:
-        logit = logit.clamp(-5.0, 5.0)
-    w = segment_softmax(logit, dst, n)
-    agg = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
-    h1 = layer.norm_h1(h + layer.drop(layer.o_h(agg.reshape(n, layer.d))))
-    h_out = layer.norm_h2(h1 + layer.drop(layer.ffn_h(h1)))
-    e1 = layer.norm_e1(e + layer.drop(layer.o_e(s[:ns].reshape(-1, layer.d))))
-    return h_out, layer.norm_e2(e1 + layer.drop(layer.ffn_e(e1)))
+                return torch.zeros_like(q), zmask, {}
+            zmask[g.stgd_nodes] = True
+            logk = motion_kernel(g.disp, g.stgd_pairs, g.stgd_nodes, self.sigma, self.eps)
+            nodes = g.stgd_nodes
+            src = torch.cat([g.stgd_pairs[0], nodes])
+            dst = torch.cat([g.stgd_pairs[1], nodes])
+            dot = (q.index_select(0, dst) * k.index_select(0, src)).sum(-1) / math.sqrt(self.dk)
+            lk = logk.index_select(0, src)
+            logit = dot + lk if self.attention == "additive" else dot * lk.exp()
+            w = segment_softmax(logit, dst, n)
+            z = scatter_sum(v.index_select(0, src) * w.unsqueeze(-1), dst, n)
+            zb = self.o_z(z.index_select(0, nodes).reshape(nodes.numel(), -1))
+            zn = self.norm(self.ffn(zb) + zb)
+            out = torch.zeros(n, self.h * self.dk, dtype=q.dtype, device=q.device).index_copy(0, nodes, zn)
+            with torch.no_grad():
+                kappa = logk[nodes].exp()
+            return out.view(n, self.h, self.dk), zmask, {"stgd_kappa": kappa.mean(), "stgd_nodes": torch.tensor(
+                float(nodes.numel()))}
+
+    class PreviousGTrm(GTrmLayer):
+        def forward(self, h, e, g, e_aux=None):
+            n, shape = h.shape[0], (-1, self.h, self.dk)
+            q, k, v = self.qkv(h).view(n, 3, self.h, self.dk).unbind(1)
+            diag = {}
+            if self.gate is not None:
+                z = zmask = None
+                if self.stgd is not None:
+                    z, zmask, sd = self.stgd(q, k, v, g)
+                    diag.update(sd)
+                q, gd = self.gate(q, k, g, z, zmask)
+                diag.update(gd)
+            ee = self.e_proj(e)
+            ns = g.num_stream
+            if ns < g.num_edges:
+                if e_aux is None:
+                    raise ValueError("this graph has static self / readout edges: pass e_aux")
+                ee = torch.cat([ee, self.e_proj(e_aux).index_select(0, g.edge_type[ns:] - SELF_EDGE)], 0)
+            agg, s, _ = edge_attention(q, k, v, ee.view(shape), g.edge_index, n, self.clamp)
+            h1 = self.norm_h1(h + self.drop(self.o_h(agg.reshape(n, self.d))))
+            h_out = self.norm_h2(h1 + self.drop(self.ffn_h(h1)))
+            e1 = self.norm_e1(e + self.drop(self.o_e(s[:ns].reshape(-1, self.d))))
+            e_out = self.norm_e2(e1 + self.drop(self.ffn_e(e1)))
+            return h_out, e_out, diag
+
+    return PreviousGTrm, PreviousSTGD
+
+
+def previous_encoder(enc):
+    """A copy of the encoder ``enc`` (same weights) whose layers run the pre-refactor code."""
+    import copy
+
+    prev_gtrm, prev_stgd = _previous_classes()
+    old = copy.deepcopy(enc)
+    for layer in old.layers:
+        layer.__class__ = prev_gtrm
+        if layer.stgd is not None:
+            layer.stgd.__class__ = prev_stgd
+    return old
 
 
 def _dense_gb(a: argparse.Namespace, num_nodes: int) -> float:
@@ -122,7 +154,17 @@ def compare(a: argparse.Namespace) -> list[tuple]:
             return h, e
         return run
 
-    fns = {"ours": stack(lambda layer, h, e, g, ea: layer(h, e, g, ea)[:2]), "previous": stack(previous_layer)}
+    old = previous_encoder(enc)
+
+    def layers_of(encoder):
+        def run():
+            h, e = h0, e0
+            for layer in encoder.layers:
+                h, e, _ = layer(h, e, g, ea)
+            return h, e
+        return run
+
+    fns = {"ours": layers_of(enc), "previous": layers_of(old)}
     need = _dense_gb(a, g.num_nodes)
     if need <= a.dense_limit_gb:
         fns["dense"] = stack(dense_gtrm_layer)
@@ -132,7 +174,7 @@ def compare(a: argparse.Namespace) -> list[tuple]:
             got = fn()
             tol = 0.0 if name == "previous" else 1e-3
             assert all((x - y).abs().max() <= tol for x, y in zip(got, ref)), f"{name} disagrees with ours"
-    params = list(enc.parameters())
+    params = list(enc.parameters()) + list(old.parameters())
     wall: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     names = list(fns)
@@ -252,10 +294,10 @@ def child(a: argparse.Namespace) -> dict:
                 h, e = dense_gtrm_layer(layer, h, e, gd, ea)
             return h.sum() + e.sum()
     elif a.variant == "previous":
+        enc = previous_encoder(enc)
+
         def run():
-            h, e = h0, e0
-            for layer in enc.layers:
-                h, e = previous_layer(layer, h, e, gd, ea)
+            h, e, _ = enc(h0, e0, gd, ea)
             return h.sum() + e.sum()
     elif a.variant in ("loop", "loop_video"):
         plans = _loop_plan(torch, batch, g, per_video=a.variant == "loop_video")
