@@ -8,8 +8,10 @@ Architecture (``AllInOne/modules/allinone_module.py``: ``AllinoneTransformerSS.i
   ``patch_embed.proj``, ``cls_token``, ``pos_embed``, ``temporal_embed``, ``blocks.N.{norm1,attn.qkv,attn.proj,
   norm2,mlp.fc1,mlp.fc2}``, ``norm``; LayerNorm eps 1e-6) shared by text and video. Each frame is a sequence
   [text tokens ; frame ``[CLS]`` ; patches] (the text is repeated per frame). ``visual_embed`` adds the spatial
-  positions and a temporal embedding per frame (not on the ``[CLS]``) and, as ViLT, takes the patches in a random
-  order drawn with ``torch.multinomial`` (``max_image_len=-1``): the official code does so in training and test.
+  positions and a temporal embedding per frame (not on the ``[CLS]``; for another frame count than the
+  checkpoint's, the official ``_inflate_positional_embeds`` rule: first rows, or zeros after them) and, as ViLT,
+  takes the patches in a random order drawn with ``torch.multinomial`` (``max_image_len=-1``): the official code
+  does so in training and test.
   This host reproduces it draw for draw (same calls on the same generator) in training; in evaluation it keeps
   raster order by default (``patch_shuffle="train"``): training saw every order equally often, so raster order is
   one draw of the same distribution, and evaluation stays deterministic. ``patch_shuffle="always"`` is the official
@@ -158,6 +160,14 @@ class VisionTransformer(nn.Module):
     def num_frames(self) -> int:
         return self.temporal_embed.shape[1]
 
+    def frame_embed(self, frames: int) -> Tensor:
+        """``[T, d]`` temporal embeddings for ``T`` frames. Another count than the checkpoint's follows the official
+        ``_inflate_positional_embeds`` (``load_temporal_fix='zeros'``): the first ``T`` rows, or the rows then zeros."""
+        emb = self.temporal_embed[0]
+        if frames <= emb.shape[0]:
+            return emb[:frames]
+        return torch.cat([emb, emb.new_zeros(frames - emb.shape[0], emb.shape[1])])
+
     def visual_embed(self, video: Tensor, shuffle: bool = True) -> tuple[Tensor, Tensor, tuple[int, int]]:
         """Official ``visual_embed`` for full frames: ``[B, T, 3, H, W]`` -> (``[B*T, 1 + n, d]`` tokens,
         ``[B*T, n]`` raster index of each token's patch, grid).
@@ -165,9 +175,6 @@ class VisionTransformer(nn.Module):
         ``shuffle``: draw each frame's patch order with ``torch.multinomial`` as the official code does
         (ViLT's sampling with ``max_image_len=-1``); False keeps raster order."""
         b, t = video.shape[:2]
-        if t != self.num_frames:
-            raise ValueError(f"All-in-one was built for {self.num_frames} frames (temporal_embed, temporal roll), got "
-                             f"{t}: set task.options.protocol.num_frames={self.num_frames}")
         x, grid = self.patch_embed(video)  # [B, T*n, d]
         n = grid[0] * grid[1]
         if grid != (self.side, self.side):
@@ -181,7 +188,7 @@ class VisionTransformer(nn.Module):
         pos = self.pos_embed[:, 1:].expand(b * t, -1, -1)
         gather = order[..., None].expand(-1, -1, x.shape[-1])
         x, pos = x.gather(1, gather), pos.gather(1, gather)
-        pos = pos + self.temporal_embed[0, :, None].repeat(b, 1, 1)  # frame t of every clip: temporal_embed[t]
+        pos = pos + self.frame_embed(t)[:, None].repeat(b, 1, 1)  # frame t of every clip: temporal_embed[t]
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(b * t, -1, -1)
         return torch.cat([cls, x + pos], 1), order, grid
 

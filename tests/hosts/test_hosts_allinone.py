@@ -152,6 +152,11 @@ def test_contract_tiny_random():
     assert out.cross.first_layer.states.shape == (2, lt + 3 * 17, 32)
     assert out.cross.pooled.shape == (2, 3, 32)
     assert host.task_head(5)(host.encode_video(batch().video)).shape == (2, 5)  # projected video embeddings too
+    # another frame count than the checkpoint's: the official inflation rule (first rows, then zeros)
+    emb = host.transformer.frame_embed(5)
+    assert torch.equal(emb[:3], host.transformer.temporal_embed[0]) and not emb[3:].any()
+    out5 = host.posttrain_outputs(batch(t=5), with_losses=False)
+    assert out5.cross.pooled.shape == (2, 5, 32)
 
 
 def test_contract_official_fixture_and_caption_training():
