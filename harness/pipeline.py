@@ -17,7 +17,8 @@ weights lambda^{T,D,C} (Eq 41) are those of the corpus task's family (retrieval)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,15 +136,54 @@ def plan_evaluations(p: Pipeline, host: str, seed: int, checkpoints: dict[str, R
     return runs
 
 
-def run_pipeline(p: Pipeline) -> list[RunResult]:
-    """Run every stage for every host and seed (finished runs are skipped, so a re-run resumes)."""
+class Progress:
+    """``done/total`` runs and an ETA (elapsed time per run started so far x runs left), one line per run, so
+    a long wait is never silent. ``echo=None`` prints nothing."""
+
+    def __init__(self, total: int, echo: Callable[[str], None] | None = print) -> None:
+        self.total, self.done, self.echo, self.t0 = total, 0, echo, time.time()
+
+    def step(self, what: str, results: Sequence[RunResult]) -> None:
+        self.done += len(results)
+        if self.echo is None:
+            return
+        el = time.time() - self.t0
+        ran = [r for r in results if r.state != "skipped"]
+        eta = el / self.done * (self.total - self.done) if self.done else 0.0
+        state = ", ".join(sorted({r.state for r in results}))
+        self.echo(f"[{el:5.0f}s] {self.done}/{self.total} runs  {what} ({state})"
+                  + (f"  ETA {eta / 60:.1f} min" if ran and self.done < self.total else ""))
+
+
+def pipeline_size(p: Pipeline) -> int:
+    """Runs a pipeline plans: per host and seed pre-training, post-training, the control, and the evaluations."""
+    per_ckpt = len(p.eval_tasks) * len(p.modes)
+    per_seed = 2 + int(p.control) + per_ckpt * (1 + int(p.evaluate_host))
+    return len(p.hosts) * len(p.seeds) * per_seed
+
+
+def run_pipeline(p: Pipeline, echo: Callable[[str], None] | None = None) -> list[RunResult]:
+    """Run every stage for every host and seed (finished runs are skipped, so a re-run resumes); ``echo``
+    receives one progress line per run (done/total, ETA)."""
     results: list[RunResult] = []
+    prog = Progress(pipeline_size(p), echo)
     for host in p.hosts:
         for seed in p.seeds:
             pre = plan_pretrain(p, host, seed)
-            _run([pre], p.executor)
+            prog.step(f"{host} seed {seed} pretrain", _run([pre], p.executor))
             ck = plan_checkpoints(p, host, seed, pre)  # planned once the checkpoint exists (planning checks it)
-            _run([s for k, s in ck.items() if k != "pretrain"], p.executor)
+            for k, spec in ck.items():
+                if k != "pretrain":
+                    prog.step(f"{host} seed {seed} {k}", _run([spec], p.executor))
             evals = plan_evaluations(p, host, seed, ck)
-            results += submit(evals, p.executor)
+            if p.executor == "inline":  # one at a time, so progress is reported as it happens
+                for spec in evals:
+                    res = submit([spec], p.executor)
+                    prog.step(f"{host} seed {seed} {spec.config['mode']} {spec.config['task']['name']}"
+                              f"{' (Finsta-host)' if spec.config['host']['finsta_posttrained'] else ''}", res)
+                    results += res
+            else:
+                res = submit(evals, p.executor)
+                prog.step(f"{host} seed {seed} {len(evals)} evaluations", res)
+                results += res
     return results

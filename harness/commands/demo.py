@@ -43,7 +43,7 @@ def summary_table(frame: pd.DataFrame, host: str) -> str:
 
 def _demo(args: argparse.Namespace) -> int:
     from harness.commands._common import parse_seeds
-    from harness.pipeline import SYNTH_EVAL_TASKS, Pipeline, run_pipeline
+    from harness.pipeline import SYNTH_EVAL_TASKS, Pipeline, pipeline_size, run_pipeline
     from harness.store import load_frame
     from harness.tables import render_measured_tables, write_tables
 
@@ -55,8 +55,8 @@ def _demo(args: argparse.Namespace) -> int:
                     eval_options={"quick": True} if args.quick else {}, store_root=store, executor=args.executor)
     t0 = time.time()
     print(f"demo: host={args.host} tasks={','.join(tasks)} seeds={list(pipe.seeds)} store={store}"
-          f"{' (quick)' if args.quick else ''}")
-    results = run_pipeline(pipe)
+          f"{' (quick)' if args.quick else ''}: {pipeline_size(pipe)} runs", flush=True)
+    results = run_pipeline(pipe, echo=lambda line: print(line, flush=True))
     failed = [r for r in results if r.state == "failed"]
     frame = load_frame(store)
     print(f"\n# Demo: {args.host} vs Finsta-{args.host} on the synthetic benchmark "

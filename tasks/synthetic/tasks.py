@@ -35,7 +35,7 @@ class SyntheticTask(Task):
 
     kind: str = ""
     dataset = "synthetic"  # replaced by each task's own name (``__init_subclass__``)
-    version = "2"  # 2: meta["dynamic"] in the graphs
+    version = "3"  # 2: meta["dynamic"] in the graphs; 3: test splits of >= 200 items in quick mode
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Each synthetic task is its own dataset (``dataset = name``, e.g. ``synth_ret``): the run store's

@@ -77,3 +77,19 @@ def test_demo_command_prints_table(tmp_path, capsys) -> None:
     assert rc == 0, out
     assert "| synth_qa_mc | mc_qa | finetune | accuracy |" in out and "0 failed" in out
     assert (tmp_path / "tables").is_dir()
+    # progress: the plan size, then one done/total line per run (issue 14 item 5)
+    assert ": 7 runs" in out and "1/7 runs" in out and "7/7 runs" in out
+
+
+def test_progress_lines_count_runs_and_give_an_eta() -> None:
+    from harness.jobs import RunResult
+    from harness.pipeline import Progress, pipeline_size
+
+    p = Pipeline(hosts=["tiny"], eval_tasks=["synth_ret", "synth_qa_mc"], modes=["finetune", "zeroshot"], seeds=[1, 2])
+    assert pipeline_size(p) == 2 * (3 + 2 * 2 * 2)
+    lines: list[str] = []
+    prog = Progress(4, lines.append)
+    prog.step("pretrain", [RunResult("a", "finished", "")])
+    prog.step("evals", [RunResult("b", "skipped", ""), RunResult("c", "finished", "")])
+    assert lines[0].split("]", 1)[1].startswith(" 1/4 runs  pretrain (finished)  ETA")
+    assert "3/4 runs  evals (finished, skipped)" in lines[1]
