@@ -315,6 +315,8 @@ MIXTURES: dict[str, tuple[MixturePart, ...]] = {
     # sec 6.1: long-video tasks (L-Vid) post-train on 30K LF-VILA-8M pairs
     "lfvila30k": (MixturePart("lfvila", "lfvila", 30_000, "LF-VILA-8M JSON lines"),),
     "webvid": (MixturePart("webvid", "webvid", None, "WebVid CSV"),),
+    "hdvila": (MixturePart("hdvila", "hdvila", None, "HD-VILA JSON lines"),),
+    "lfvila": (MixturePart("lfvila", "lfvila", None, "LF-VILA JSON lines"),),
     "plain": (MixturePart("plain", "plain", None, "plain id,video,caption CSV / JSON lines"),),
 }
 
