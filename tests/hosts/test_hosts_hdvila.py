@@ -1,0 +1,160 @@
+"""HD-VILA host: parity with the official code (fixtures from scripts/parity/hdvila.py), host contract, a Finsta
+post-training step, checkpoint handling, planning of its paper cells. No downloads, no official code needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from contract import check_host_contract
+
+from hosts.base import HostBatch
+from hosts.errors import CheckpointError
+from hosts.registry import create_host, get_spec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "hdvila"
+CKPT = FIXTURES / "hdvila_stage2.pt"
+TOL = 1e-5  # relative to the reference's largest magnitude (the ResNet grids reach ~10 in float32)
+MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+
+
+def reference() -> tuple[dict[str, torch.Tensor], list[str]]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = FIXTURES / "reference.safetensors"
+    with safe_open(str(path), "pt") as f:
+        texts = f.metadata()["texts"].split("\n")
+    return load_file(str(path)), texts
+
+
+def official_host():
+    return create_host("hdvila", checkpoint=FIXTURES).eval()
+
+
+def tiny_host():
+    torch.manual_seed(0)
+    return create_host("hdvila", random_init=True, size="tiny", tokenizer=FIXTURES)
+
+
+def batch(t: int = 9, res: int = 32) -> HostBatch:
+    g = torch.Generator().manual_seed(0)
+    return HostBatch(torch.randn(2, t, 3, res, res, generator=g),
+                     torch.arange(t, dtype=torch.float32).repeat(2, 1) * 0.5, ["a man throws a red ball", "the dog"])
+
+
+def outputs(host, ref, texts) -> dict[str, torch.Tensor]:
+    frames = ref["frames"]  # [B, clips, k, 3, R, R] in 0-255, as the official model takes them
+    video = ((frames - MEAN) / STD).flatten(1, 2)  # our host: normalised frames, clips of 7 consecutive frames
+    with torch.no_grad():
+        fused, vfirst, clips = host.encode_clips(video)
+        assert clips == [list(range(7)), list(range(7, 14))]
+        tok = host.tokenize(texts)
+        assert torch.equal(tok.input_ids, ref["input_ids"])
+        text, tfirst, tfeat = host.encode_text_states(tok.input_ids, tok.attention_mask)
+        _, cfirst, pooled = host.cross(text, tok.attention_mask, fused)
+        tv, vv = host.encode_text(texts), host.encode_video(video)
+    return {"video_first": vfirst, "fused": fused, "text_first": tfirst, "cross_first": cfirst, "pooler2": pooled,
+            "text_features": tv, "vis_features": vv, "similarity": tv @ vv.t()}
+
+
+def test_parity_with_official_code():
+    """Official HDVILA + HDVILAForPreTraining (microsoft/XPretrain @c37c904, stage 2, tiny, random) vs this host on
+    the same weights: first TimeSformer block, fused grids, first text and cross layers, pooler2, the retrieval
+    features and their similarities agree to 1e-5."""
+    ref, texts = reference()
+    host = official_host()
+    assert host.load_report["unexpected"] == []
+    assert all(k.startswith(("transformer.classifier.", "caption_decoder.")) for k in host.load_report["missing"])
+    assert host.load_report["dropped"] and all(k.startswith("transformer.cls.") for k in host.load_report["dropped"])
+    got = outputs(host, ref, texts)
+    for key, value in got.items():
+        err = (value - ref[key]).abs().max().item() / max(1.0, ref[key].abs().max().item())
+        assert err < TOL, f"{key}: max relative |diff| {err:.2e} vs the official code"
+    # negative control: one perturbed weight of the low-resolution ResNet moves the video side, not the text side
+    with torch.no_grad():
+        host.cnn_low.conv1.weight[0, 0, 0, 0] += 0.5
+    bad = outputs(host, ref, texts)
+    assert (bad["fused"] - ref["fused"]).abs().max() > 1e-3
+    assert (bad["text_features"] - ref["text_features"]).abs().max() < TOL
+    # ... and one perturbed cross-encoder weight moves pooler2 only
+    host = official_host()
+    with torch.no_grad():
+        host.transformer.bert.encoder.layer[host.split].attention.self.query.weight[0, 0] += 0.5
+    bad = outputs(host, ref, texts)
+    assert (bad["pooler2"] - ref["pooler2"]).abs().max() > 10 * TOL
+    assert (bad["similarity"] - ref["similarity"]).abs().max() < TOL
+
+
+def test_checkpoint_handling(tmp_path):
+    state = torch.load(CKPT, map_location="cpu", weights_only=True)
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "hdvila_stage2.pt")  # DDP-saved
+    host = create_host("hdvila", checkpoint=tmp_path, tokenizer=FIXTURES)
+    assert host.load_report["unexpected"] == []
+    torch.save({**state, "timesformer.surprise": torch.zeros(1)}, tmp_path / "hdvila_stage2.pt")
+    with pytest.raises(CheckpointError, match="unexpected"):
+        create_host("hdvila", checkpoint=tmp_path, tokenizer=FIXTURES)
+    torch.save({k: v for k, v in state.items() if not k.startswith("timesformer.")}, tmp_path / "hdvila_stage2.pt")
+    with pytest.raises(CheckpointError, match="missing"):
+        create_host("hdvila", checkpoint=tmp_path, tokenizer=FIXTURES)
+    torch.save({"x": torch.zeros(1)}, tmp_path / "hdvila_stage2.pt")
+    with pytest.raises(CheckpointError, match="not an HD-VILA checkpoint"):
+        create_host("hdvila", checkpoint=tmp_path, tokenizer=FIXTURES)
+    spec = get_spec("hdvila")
+    assert spec.status == "implemented" and spec.parity.endswith("test_parity_with_official_code")
+
+
+def test_contract_tiny_random():
+    host = tiny_host()
+    out = check_host_contract(host, batch())
+    assert set(out.losses) == {"itc"}
+    # 9 frames -> 2 overlapping clips of 7; 32 px low-res -> 2x2 grid; pooled per clip at its middle frame's time
+    assert out.video.pooled.shape == (2, 2, 32) and out.cross.pooled.shape == (2, 2, 32)
+    torch.testing.assert_close(out.video.frame_times[0], torch.tensor([1.5, 2.5]))
+    assert out.video.first_layer.states.shape == (2, 2 * 4 * 7, 32)
+
+
+def test_contract_official_fixture_short_video():
+    host = official_host()
+    check_host_contract(host, batch(t=3), save_load=False)  # one clip of 3 frames
+    assert host.task_head(1) is host.transformer.classifier and host.task_head(7) is not host.transformer.classifier
+
+
+def test_finsta_posttrain_step():
+    from finsta_core.config import FinstaConfig
+    from finsta_core.graphs.batch import collate_graphs
+    from finsta_core.model import Finsta
+    from finsta_core.schedule import loss_weights
+    from finsta_core.testing import random_hsg
+
+    host = tiny_host()
+    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
+    b = batch(t=7)
+    hb = HostBatch(b.video, b.frame_times, [g.tsg.caption for g in graphs])
+    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
+    cfg = FinstaConfig.preset("small")
+    finsta = Finsta(cfg, widths)
+    out_host = host.posttrain_outputs(hb)
+    out = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
+    w = loss_weights(cfg, 2, 0, 10)
+    total = sum(w.get(k, 0.0) * v for k, v in {**out.losses, **out_host.losses}.items())
+    assert "trs" in out.losses and torch.isfinite(total)
+    total.backward()
+    assert host.timesformer.blocks[0].attn.qkv.weight.grad is not None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
+
+
+PAPER_TASKS = [("k400", "finetune"), ("ssv2", "finetune"), ("msrvtt_cap", "finetune"), ("youcook2_cap", "finetune"),
+               ("didemo_ret", "finetune"), ("lsmdc_ret", "finetune"), ("msrvtt_mc", "finetune"),
+               ("msrvtt_qa", "finetune"), ("msvd_qa", "finetune"), ("tgif_frameqa", "finetune")]  # Tables 1-4
+
+
+@pytest.mark.parametrize("task,mode", PAPER_TASKS)
+def test_paper_cells_plan(task, mode, tmp_path):
+    from harness.plan import plan_runs
+
+    runs = plan_runs("hdvila", task, mode=mode, overrides=[f"host.checkpoint={CKPT}"], preset="small",
+                     store_root=tmp_path, check_files=False)
+    assert len(runs) == 1
