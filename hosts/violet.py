@@ -311,7 +311,8 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
 
 def build_violet(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *, tokenizer: Any = None,
                  size: str = "base", num_frames: int | None = None, resolution: int | None = None,
-                 max_words: int | None = None, bert_heads: int | None = None, strict: bool = True) -> VioletHost:
+                 max_words: int | None = None, bert_heads: int | None = None, swin_checkpoint: str | Path | None = None,
+                 strict: bool = True) -> VioletHost:
     """Factory for ``create_host("violet", checkpoint, **options)``.
 
     Args:
@@ -320,6 +321,8 @@ def build_violet(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None,
         size: ``base`` (official) or ``tiny`` (CPU smoke runs); only without a checkpoint.
         num_frames, resolution, max_words: override the official 5 frames, 224 px, 25 tokens.
         bert_heads: attention heads when the width is not a multiple of 64.
+        swin_checkpoint: the official Video Swin initialisation ``ckpt_video-swin.pt`` (a plain ``SwinTransformer3D``
+            state dict, as ``EncImg`` loads it), read into ``enc_img.swin`` before ``checkpoint`` (if any).
     """
     if size not in VIOLET_SIZES:
         raise ValueError(f"violet size must be one of {sorted(VIOLET_SIZES)}, got {size!r}")
@@ -352,6 +355,13 @@ def build_violet(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None,
             cfg[key] = value
     cfg["config"]._attn_implementation = cfg["config"]._attn_implementation or "sdpa"  # standalone BertEncoder
     host = VioletHost(spec, cfg.pop("config"), tok, **cfg)
+    if swin_checkpoint is not None:
+        swin = load_state_dict(Path(swin_checkpoint), what="VIOLET Video Swin initialisation (ckpt_video-swin.pt)",
+                               source=SPEC.tags[""].source)
+        missing, unexpected = host.enc_img.swin.load_state_dict(swin_from_official(swin), strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{swin_checkpoint}: not VIOLET's Video Swin: missing {list(missing)[:5]}, "
+                                  f"unexpected {list(unexpected)[:5]}")
     if state is not None:
         own = host.state_dict()
         bad = [k for k in state if k in own and state[k].shape != own[k].shape]

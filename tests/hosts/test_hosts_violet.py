@@ -94,6 +94,21 @@ def test_checkpoint_handling(tmp_path):
     assert spec.status == "implemented" and spec.parity.endswith("test_parity_with_official_code")
 
 
+def test_video_swin_initialisation_loads(tmp_path):
+    """The second official file, ckpt_video-swin.pt (a plain SwinTransformer3D state dict), loads into enc_img.swin."""
+    state = torch.load(FIXTURES / "ckpt_violet_pretrain.pt", map_location="cpu", weights_only=True)
+    swin = {k[len("enc_img.swin."):]: v for k, v in state.items() if k.startswith("enc_img.swin.")}
+    torch.save(swin, tmp_path / "ckpt_video-swin.pt")
+    host = create_host("violet", random_init=True, size="tiny", tokenizer=FIXTURES,
+                       swin_checkpoint=tmp_path / "ckpt_video-swin.pt")
+    official = official_host()
+    for k, v in official.enc_img.swin.state_dict().items():
+        assert torch.equal(host.enc_img.swin.state_dict()[k], v), k
+    torch.save({"layers.9.x": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="not VIOLET's Video Swin"):
+        create_host("violet", random_init=True, size="tiny", tokenizer=FIXTURES, swin_checkpoint=tmp_path / "bad.pt")
+
+
 def test_contract_tiny_random():
     host = tiny_host()
     out = check_host_contract(host, batch())
