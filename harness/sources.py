@@ -140,7 +140,8 @@ def corpus_ref_from_task(task: Task, split: str, limit: int | None = None) -> Co
     """
     spec = {"task": task.name, "split": split, "root": str(task.root) if task.root is not None else None,
             "options": dict(task.options), "limit": limit}
-    files = {str(f): file_digest(f) for f in task.input_files(split) if Path(f).is_file()}
+    # content only, keyed by file name: the same data under another root spelling is the same corpus
+    files = sorted((Path(f).name, file_digest(f)) for f in task.input_files(split) if Path(f).is_file())
     fp = digest({"task": task.name, "task_fingerprint": task.fingerprint(), "split": split, "files": files})
     return CorpusRef("task", task.name, spec, fp)
 
