@@ -86,7 +86,7 @@ SPEC = register_host(HostSpec(
     tags={"": WeightTag("", "hdvila_stage2.pt", "HD-VILA stage-2 pre-trained (plain state dict)",
                         "pretrained.zip via microsoft/XPretrain hd-vila/scripts/download_data.sh (the SAS link "
                         "expired 2024-12-31; the maintainers renew links on request, repo issue #46)")},
-    params="310M (paper; ~460M computed for the released large configuration)", pretrain_data="136M",
+    params="310M", pretrain_data="136M",
     paper="Xue et al., Advancing High-Resolution Video-Language Representation with Large-Scale Video "
           "Transcriptions (HD-VILA), CVPR 2022",
     code="https://github.com/microsoft/XPretrain/tree/main/hd-vila",
@@ -94,7 +94,8 @@ SPEC = register_host(HostSpec(
     parity="tests/hosts/test_hosts_hdvila.py::test_parity_with_official_code",
     notes="Native (hosts/hdvila.py): BERT-large split 12 text + 12 cross layers (transformers), two ResNet-50 on "
           "torchvision Bottleneck blocks, divided space-time TimeSformer; official key layout; parity-tested "
-          "against the official HDVILA at a tiny size. Captioning uses the harness caption decoder (not official)."))
+          "against the official HDVILA at a tiny size. Captioning uses the harness caption decoder (not official). "
+          "Size: the paper says 310M; the released large configuration computes to ~460M."))
 
 
 # ---------------------------------------------------------------------------------------------------------
