@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["CONTENT_HASH_LIMIT", "checkpoint_fingerprint", "files_fingerprint", "path_fingerprint"]
@@ -71,6 +72,13 @@ def _file_content(path: Path) -> str:
     st = path.stat()
     if st.st_size > CONTENT_HASH_LIMIT:
         return f"size={st.st_size}|mtime_ns={st.st_mtime_ns}"
+    return _sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@lru_cache(maxsize=1024)
+def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """Content hash of ``path``; cached per (path, size, mtime_ns, ctime_ns, inode) so a sweep planning hundreds
+    of runs over one dataset reads each annotation file once (a write changes ctime even when mtime is reset)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
