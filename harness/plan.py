@@ -166,7 +166,7 @@ def _resolve_checkpoint(host_name: str, cfg: dict[str, Any]) -> tuple[str | None
 def validate_finsta_options(options: dict[str, Any], preset: str) -> None:
     """Check ``finsta.*`` keys against ``finsta_core.FinstaConfig`` and build the preset with them."""
     try:
-        FinstaConfig = importlib.import_module("finsta_core.config").FinstaConfig
+        from finsta_core.config import FinstaConfig
     except ImportError as err:
         raise PlanError(f"post-training is not available: finsta_core.config cannot be imported ({err})") from None
     names = [f.name for f in dataclasses.fields(FinstaConfig)]
