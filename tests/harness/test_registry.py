@@ -101,3 +101,32 @@ def test_project_registries_list_and_resolve(which):
     assert names and names == sorted(names)
     for row in REG.list():
         assert "name" in row
+
+
+# -- the mode and metric registries (contract C5) ----------------------------------------------------------
+def test_mode_registry_owns_capabilities_splits_and_jobs():
+    from finsta_core.registry import UnknownNameError
+    from harness.modes import get_mode, mode_names
+
+    assert set(mode_names()) == {"posttrain", "finetune", "zeroshot", "pretrain"}
+    with pytest.raises(UnknownNameError, match="did you mean 'zeroshot'"):
+        get_mode("zeroshoot")
+    cfg = {"run": {"eval_split": None}, "posttrain": {"then": "zeroshot"}}
+    post, ft = get_mode("posttrain"), get_mode("finetune")
+    assert post.eval_mode(cfg) == "zeroshot" and post.splits(cfg, ("train", "test"), "test") == ["test"]
+    assert ft.splits(cfg, ("train", "test"), "test") == ["train", "test"]
+    assert get_mode("pretrain").splits(cfg, ("train", "test"), "test") == ["train"]
+    # post-training needs what its evaluation needs
+    zs = get_mode("zeroshot")
+    assert post.required_capabilities(cfg, "captioning") == zs.required_capabilities(cfg, "captioning")
+    assert callable(ft.job_fn())
+
+
+def test_metric_registry_spellings_and_direction():
+    from tasks.metrics.registry import canonical_metric, get_metric, higher_is_better, metric_label
+
+    assert canonical_metric("R@1") == canonical_metric("recall@1") == "r1"
+    assert canonical_metric("v2t_MdR") == "v2t_mdr" and not higher_is_better("v2t_MdR")
+    assert higher_is_better("accuracy") and higher_is_better("accuracy_what")  # per-group accuracies
+    assert metric_label("BLEU@4") == "B@4" and get_metric("CIDEr").aggregation == "corpus"
+    assert get_metric("no_such_metric") is None and metric_label("no_such_metric") == "no_such_metric"
