@@ -68,10 +68,11 @@ LAYER_KINDS = {  # name: GTrmLayer keyword arguments
 }
 
 
+@pytest.mark.parametrize("readout", ["cls", "mean"])
 @pytest.mark.parametrize("graph", ["tsg", "dsg", "hsg"])
 @pytest.mark.parametrize("kind", list(LAYER_KINDS))
-def test_layer_matches_dense_reference(kind, graph):
-    cfg = FinstaConfig.preset("small", d_model=D, heads=H, temporal_attention_edges=graph == "hsg")
+def test_layer_matches_dense_reference(kind, graph, readout):
+    cfg = FinstaConfig.preset("small", d_model=D, heads=H, temporal_attention_edges=graph == "hsg", readout=readout)
     g = _graphs(cfg)[graph]
     layer = GTrmLayer(D, H, **LAYER_KINDS[kind]).double().eval()
     h = torch.randn(g.num_nodes, D, dtype=torch.float64)
@@ -86,7 +87,7 @@ def test_layer_matches_dense_reference(kind, graph):
 
 @pytest.mark.parametrize("graph", ["dsg", "hsg"])
 def test_gat_matches_dense_reference(graph):
-    g = _graphs(FinstaConfig.preset("small", d_model=D, heads=H))[graph]
+    g = _graphs(FinstaConfig.preset("small", d_model=D, heads=H, readout="cls"))[graph]
     layer = GATLayer(D, H).double().eval()
     h = torch.randn(g.num_nodes, D, dtype=torch.float64)
     e = torch.randn(g.num_stream, D, dtype=torch.float64)
