@@ -277,6 +277,8 @@ def plan_runs(host: str | Sequence[str], task: str | Sequence[str], mode: str = 
             splits = mode_obj.splits(cfg, task_obj.splits, task_obj.eval_split)
             if check_files:
                 _check_files(task_obj, splits)
+            if store_root is not None:  # the default scene-graph store lies beside the results store
+                cfg["store"]["root"] = str(store_root)
             resolved: dict[str, Any] = {"task_root": root, "task_options": options, "checkpoint": checkpoint}
             inputs: dict[str, Any] = {"checkpoint": checkpoint, "checkpoint_fingerprint": ckpt_fp, "task_root": root,
                                       "annotations": _annotation_fingerprint(task_obj, splits)}

@@ -127,7 +127,8 @@ def posttrain(ctx: JobContext, host: Host, task: Task) -> JobOutput:
     sources = ctx.spec.resolved.get("sources")
     if sources:  # a corpus / task split with a scene-graph store built by `sg parse` (contract C3)
         limit = ctx.cfg["data"]["limit"]
-        samples, _ = posttrain_dataset(sources, data_task, limit=int(limit) if limit is not None else None)
+        samples, _ = posttrain_dataset(sources, data_task, limit=int(limit) if limit is not None else None,
+                                       vocabulary_filter=bool(pt["sg_vocabulary_filter"]))
     else:  # the data task's samples carry their graphs (synthetic tasks)
         samples = load_samples(ctx, data_task, str(pt["split"]))
     graphs = _load_graphs(ctx, data_task, str(pt["split"]), samples)
