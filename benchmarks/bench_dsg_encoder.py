@@ -10,7 +10,7 @@ table with ratios against our edge-list implementation:
 * ``previous``: the layer code as it was before the shared edge-list helper (``finsta_core/nn/attend.py``),
   calling the scatter primitives directly (kept here, :func:`previous_encoder`, for this comparison only);
 * ``loop``: the same layers evaluated keyframe by keyframe (T sequential calls per layer, all videos
-  batched per keyframe; the recurrent-cell schedule of design note B.7), checked equal to ``ours``;
+  batched per keyframe; the recurrent-cell schedule the paper's Fig. 3b may suggest), checked equal to ``ours``;
 * ``loop_video``: the same, one keyframe of one video per call (B x T calls per layer; the naive loop);
 * ``torch_scatter``: ours with the torch-scatter backend (skipped when it is not installed);
 * ``transformerconv``: PyG ``TransformerConv`` at the same width and heads with edge features (an anchor

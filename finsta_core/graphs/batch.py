@@ -5,7 +5,7 @@ two disjoint graphs (all captions / all keyframes of all videos); the HSG graph 
 cross-modal edges, assembled by the model (``finsta_core.nn.graph``). Node labels are turned into hashed word
 ids here (crc32 of each lower-cased word; the model takes them modulo its vocabulary size), so no external
 vocabulary is needed. Predecessor pointers (``prev``) are derived after collation from the offset temporal
-edge list (never stored with -1 under an ``index`` name, see design note E.1).
+edge list (never stored with -1 under an ``index`` name: PyG's collate offsets every ``*index*`` field).
 """
 
 from __future__ import annotations

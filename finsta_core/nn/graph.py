@@ -1,9 +1,9 @@
 """Attention graphs the encoders run on, built from a :class:`GraphBatch` (vectorised, no node loops).
 
-Each encoder sees one :class:`LayerGraph`: the semantic edges plus (switches of the design note, A.3 and
-B.2) reverse edges with their own types, one self loop per node, one virtual readout (CLS) node per group
-(TSG graph, DSG / HSG keyframe) fed by one-way edges node -> CLS, optional temporal attention edges, and for
-the HSG the cross-modal edges in both directions. Real nodes come first, CLS nodes after them.
+Each encoder sees one :class:`LayerGraph`: the semantic edges plus (``FinstaConfig`` switches, see
+docs/paper-notes.md "Readouts", "HSG") reverse edges with their own types, one self loop per node, one virtual
+readout (CLS) node per group (TSG graph, DSG / HSG keyframe) fed by one-way edges node -> CLS, optional temporal
+attention edges, and for the HSG the cross-modal edges in both directions. Real nodes come first, CLS nodes after.
 
 Encoder edge-type ids: semantic ``EdgeType`` ``0..5``, reverses ``6..11``, ``SELF = 12``, ``READ = 13``.
 """

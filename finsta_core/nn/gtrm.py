@@ -1,7 +1,7 @@
 """Edge-featured graph transformer layer of the paper's ref [22] (GTrm, Eqs 11-18), with the recurrent
 query gate (R-GTrm, Eqs 19-27) and the STGD kernel branch (Eqs 30-36) as optional parts of the same layer.
 
-One layer on a :class:`LayerGraph` (design note A.1, B.1):
+One layer on a :class:`LayerGraph` (readings of the equations: docs/paper-notes.md, "GTrm"):
 
 * per-dimension score on each edge ``j -> i``: ``s_ij = (Q_i ⊙ K_j) / sqrt(d_k) ⊙ E e_ij``  ``[E, H, d_k]``;
 * logit ``a_ij = sum_dk s_ij`` (``clamp(-5, 5)`` with ``softmax="clamp5"``), segment softmax over the

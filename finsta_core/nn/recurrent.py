@@ -1,4 +1,5 @@
-"""The R-GTrm query gate (Eqs 23-24) and its STGD extension (Eqs 34-36), design note B.2, B.3, B.7.
+"""The R-GTrm query gate (Eqs 23-24) and its STGD extension (Eqs 34-36); readings in docs/paper-notes.md
+("R-GTrm", "STGD").
 
 Per node ``i`` and head ``k`` (scalar gates, O(N d)):
 

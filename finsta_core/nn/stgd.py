@@ -1,5 +1,5 @@
-"""STGD-GTrm branch (Eqs 30-33), design note B.3: a per-object Gaussian motion kernel relative to the
-object's neighbours and a kernel-weighted attention over those neighbours.
+"""STGD-GTrm branch (Eqs 30-33; readings in docs/paper-notes.md, "STGD"): a per-object Gaussian motion kernel
+relative to the object's neighbours and a kernel-weighted attention over those neighbours.
 
 Kernel (Eq 30, per head ``k``): ``κ_i^k = exp(-D_i / (σ_k (m_i + ε)))`` with ``D_i = ||p_i - p_prev(i)||^2`` the
 squared displacement of the normalised box centre since the previous keyframe and ``m_i`` the mean ``D_j`` of
