@@ -49,7 +49,7 @@ class SynthConfig:
     n_train: int = 1000
     n_test: int = 200
     n_pairs: int = 2000
-    diag_groups: int = 64
+    diag_groups: int = 74
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -82,8 +82,8 @@ class SynthConfig:
     @classmethod
     def quick(cls, **overrides: Any) -> SynthConfig:
         """Small training splits for ``--quick`` runs and tests; test splits keep at least 200 items per task
-        (a 64-item test set moves in 1.6-point steps, issue 10) and 64 contrast groups per diagnostic split
-        (about 200-260 items)."""
-        base = {"n_train": 200, "n_test": 200, "n_pairs": 400, "diag_groups": 64}
+        (a 64-item test set moves in 1.6-point steps, issue 10) and 74 contrast groups per diagnostic split
+        (202 temporal, 296 spatial items)."""
+        base = {"n_train": 200, "n_test": 200, "n_pairs": 400, "diag_groups": 74}
         base.update(overrides)
         return cls(**base)
