@@ -76,7 +76,7 @@ LFVILA_SIZES: dict[str, dict[str, Any]] = {
                            stages=(0, 1, 2, 2, 2, 3), downsample=(0, 1, 4),
                            windows=((2, 3, 5), (2, 3, 5), (4, 3, 5), (4, 3, 5), (8, 3, 5), (8, 3, 5)),
                            local_window=2),
-                 num_local=2, num_stage1=4, frames=8, patches=6, height=96, width=160),
+                 num_local=2, num_stage1=4, frames=16, patches=6, height=96, width=160),
 }
 
 SPEC = register_host(HostSpec(
