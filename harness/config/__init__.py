@@ -11,12 +11,12 @@ command-line ``key=value`` overrides. The merged config is *struct*: an unknown 
 from harness.config.loader import (
     CONFIG_DIR,
     IDENTITY_EXCLUDE,
+    check_ranges,
     identity_view,
     load_config,
     parse_overrides,
     to_container,
 )
-from harness.config.ranges import check_ranges
 
 __all__ = ["CONFIG_DIR", "IDENTITY_EXCLUDE", "check_ranges",
            "identity_view", "load_config", "parse_overrides", "to_container"]

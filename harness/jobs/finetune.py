@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.jobs.common import host_params, load_samples
-from harness.jobs.context import JobContext, JobOutput
+from harness.jobs.context import JobContext, JobOutput, host_params, load_samples
 from harness.jobs.evaluate import evaluate_split
 from harness.jobs.recipes import FinetuneModel, make_heads
 from harness.jobs.train import train_loop

@@ -21,8 +21,7 @@ from finsta_core.graphs.batch import collate_graphs
 from finsta_core.model import Finsta
 from finsta_core.schedule import loss_weights
 from finsta_core.sg.noise import drop_nodes, sample_seed
-from harness.jobs.common import build_posttrain_task, host_params, load_samples
-from harness.jobs.context import JobContext, JobOutput
+from harness.jobs.context import JobContext, JobOutput, build_posttrain_task, host_params, load_samples
 from harness.jobs.data import posttrain_dataset
 from harness.jobs.finetune import finetune_and_evaluate, zeroshot_evaluate
 from harness.jobs.train import BatchBox, train_loop

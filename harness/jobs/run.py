@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 
-from harness.jobs.common import build_host, build_task
-from harness.jobs.context import JobContext, seed_everything
+from harness.jobs.context import JobContext, build_host, build_task, seed_everything
 from harness.modes import get_mode
 from harness.spec import RunResult, RunSpec, write_run_files
 from harness.store import HEARTBEAT_S, RunLock, RunStore, env_info
