@@ -20,10 +20,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from finsta_core.graphs.batch import GraphBatch, chain_root_depth
+from finsta_core.graphs.batch import GraphBatch, chain_root_depth, relation_ends
 from finsta_core.graphs.scatter import scatter_max, scatter_mean, scatter_sum
 from finsta_core.graphs.types import NodeType
-from finsta_core.nn.graph import relation_ends
 from finsta_core.objectives.regions import relation_tracks
 from finsta_core.objectives.stats import collapse_stats
 

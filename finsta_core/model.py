@@ -113,7 +113,7 @@ class Finsta(nn.Module):
         dsg_kind = "rgtrm" if cfg.dsg_encoder == "rgtrm" else "rgnn"
         self.tsg_enc = GraphEncoder(cfg, cfg.tsg_encoder, cfg.tsg_layers)
         self.dsg_enc = GraphEncoder(cfg, dsg_kind, cfg.dsg_layers, stgd=cfg.stgd)
-        self.hsg_enc = GraphEncoder(cfg, dsg_kind, cfg.hsg_layers, stgd=cfg.stgd)
+        self.hsg_enc = GraphEncoder(cfg, dsg_kind, cfg.hsg_layers, stgd=cfg.stgd)  # R-GTrm^C on the HSG (Eq 28)
         self.inject_proj = nn.ModuleDict({k: _lin(w[0], d) for k, w in self.host_widths.items()})
         if cfg.inject_mode == "norm_gated":  # per encoder: LayerNorm of P R and a learned scalar gate per graph side
             self.inject_norm = nn.ModuleDict({k: nn.LayerNorm(d) for k in self.host_widths})
@@ -230,13 +230,13 @@ class Finsta(nn.Module):
         hd, ed, dd = self.dsg_enc(self._with_cls(xd, gd, self.type_d), self.edge_d(gd.edge_type[: gd.num_stream]), gd,
                                   self.edge_d.weight[aux])
         # HSG (Eq 29): start from the final TSG / DSG states, fresh embeddings for cross-modal edges
-        hh0 = torch.cat([ht, hd], 0)
+        hh0 = torch.cat([ht, hd], 0)  # H^{C,0} <- {H^{T,L} ‖ H^{D,L}} (Eq 29)
         if self.cfg.hsg_inject and self._inject_tokens("cross", host):
             it, idd = self._pool("cross", host, b, True, True)
             hh0 = hh0 + torch.cat([it, it.new_zeros(gt.num_nodes - gt.num_real, it.shape[1]), idd,
                                    idd.new_zeros(gd.num_nodes - gd.num_real, idd.shape[1])], 0)
         eh0 = torch.cat([et, ed, self.edge_h(gh.edge_type[et.shape[0] + ed.shape[0]: gh.num_stream])], 0)
-        hh, _, dh = self.hsg_enc(hh0, eh0, gh, self.edge_h.weight[aux])
+        hh, _, dh = self.hsg_enc(hh0, eh0, gh, self.edge_h.weight[aux])  # Eq 28
         rh = self._readout(hh, gh)
         bsz = b.num_graphs
         readouts = {"tsg": self._readout(ht, gt), "dsg": self._readout(hd, gd), "hsg_text": rh[:bsz], "hsg": rh[bsz:]}
@@ -276,12 +276,12 @@ class Finsta(nn.Module):
         zero = nodes["tsg"].sum() * 0.0
         losses: dict[str, Tensor] = {}
         if c.osc:
-            losses["osc"], od = osc_loss(c, b, nodes["tsg"], nodes["dsg"])
+            losses["osc"], od = osc_loss(c, b, nodes["tsg"], nodes["dsg"])  # Eqs 37-38
             diag |= {f"osc_{k}": v for k, v in od.items()}
         else:
             losses["osc"] = zero
         if c.ptc:
-            losses["ptc"], pd = ptc_loss(c, b, nodes["tsg"], nodes["dsg"])
+            losses["ptc"], pd = ptc_loss(c, b, nodes["tsg"], nodes["dsg"])  # Eqs 39-40
             diag |= {f"ptc_{k}": v for k, v in pd.items()}
         else:
             losses["ptc"] = zero
@@ -299,6 +299,7 @@ class Finsta(nn.Module):
                 raise ValueError(f"host outputs encoders {missing} that are not in host_widths "
                                  f"{sorted(self.host_widths)} given to Finsta")
             teacher = self.teacher_features(b, readouts)
+            # Eq 41
             losses["trs"], td = trs_loss(host, teacher, b, self.trs_proj, c.trs_lambda(task_family), c.trs_distance,
                                          c.trs_detach_teacher, c.trs_video_level, c.tau_trs)
             diag |= td

@@ -13,7 +13,7 @@ from finsta_core.config import FinstaConfig
 
 def _lin(start_end: tuple[float, float], frac: float) -> float:
     a, b = start_end
-    return float(a + (b - a) * frac)
+    return float(a + (b - a) * frac)  # linear scheduler of λ* (Eq 42, ref [52])
 
 
 def loss_weights(cfg: FinstaConfig, stage: int, step: int, total_steps: int) -> dict[str, float]:
@@ -25,8 +25,10 @@ def loss_weights(cfg: FinstaConfig, stage: int, step: int, total_steps: int) -> 
         raise ValueError(f"need total_steps >= 1 and step >= 0, got step={step}, total_steps={total_steps}")
     frac = min(step / max(total_steps - 1, 1), 1.0)
     if stage == 1:
+        # λ^OSC, λ^PTC, λ^TRS, λ^MLM, λ^VLA (Eq 42)
         w = {"osc": cfg.lambda_osc[0], "ptc": cfg.lambda_ptc[0], "trs": 0.0, "mlm": 0.0, "vla": 0.0}
     else:
+        # λ^OSC, λ^PTC, λ^TRS, λ^MLM, λ^VLA (Eq 42)
         w = {"osc": _lin(cfg.lambda_osc, frac), "ptc": _lin(cfg.lambda_ptc, frac), "trs": _lin(cfg.lambda_trs, frac),
              "mlm": float(cfg.lambda_mlm), "vla": float(cfg.lambda_vla)}
     w["readout"] = float(cfg.lambda_readout) if cfg.readout_align else 0.0  # issue-10 repair, both stages

@@ -32,6 +32,11 @@ from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean
 from finsta_core.graphs.types import NodeType
 from finsta_core.objectives.alignment import ptc_anchors
+from harness.jobs.data import iter_batches
+from hosts.base import HostBatch
+from hosts.registry import create_host
+from tasks.registry import create_task
+from tasks.synthetic.vocab import PREDICATE_LABELS
 
 PROBE_TARGETS = ("action", "predicate", "manner")
 _MANNERS = ("quickly", "slowly", "abruptly", "gradually")
@@ -92,8 +97,6 @@ def _event_truth(graphs: list[Any], batch: GraphBatch) -> Tensor:
 
 def _labels(samples: list[Any]) -> dict[str, Tensor]:
     """Probe targets of ``synth_action`` samples from their class names (``move left quickly``)."""
-    from tasks.synthetic.vocab import PREDICATE_LABELS
-
     action = torch.tensor([int(s.label) for s in samples])
     names = [str(s.extra["class_name"]) for s in samples]
     pred = torch.tensor([PREDICATE_LABELS.index(n.rsplit(" ", 1)[0]) for n in names])
@@ -117,8 +120,6 @@ class _HostSide:
     """The host and its batches (video through the host's preprocessing, as in training)."""
 
     def __init__(self, cfg: DiagnoseConfig) -> None:
-        from hosts.registry import create_host
-
         opts = {} if cfg.host_checkpoint else {"random_init": True}
         self.host = create_host(cfg.host, checkpoint=cfg.host_checkpoint or None, **opts)
         self.host.eval()
@@ -129,13 +130,9 @@ class _HostSide:
         return {k: (int(first.get(k, w)), int(w)) for k, w in pooled.items()}
 
     def batches(self, samples: list[Any], protocol: Any, batch_size: int):
-        from harness.jobs.data import iter_batches
-
         yield from iter_batches(samples, protocol, self.host.preprocess, batch_size=batch_size)
 
     def outputs(self, vb: Any, with_losses: bool) -> Any:
-        from hosts.base import HostBatch
-
         texts = [s.scene_graph.tsg.caption for s in vb.samples]
         return self.host.posttrain_outputs(HostBatch(video=vb.video, frame_times=vb.frame_times, texts=texts),
                                            with_losses=with_losses)
@@ -238,8 +235,6 @@ def _probe_all(features: dict[str, Tensor], ytr: dict[str, Tensor], yte: dict[st
 def run_diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
     """Train and measure (module docstring). Returns ``{"probe": {features: {target: acc}}, "align": {...},
     "collapse": {...}, "chance": {...}, "train_log": [...], "seconds": s, "config": {...}}``."""
-    from tasks.registry import create_task
-
     t0 = time.time()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from finsta_core.config import FinstaConfig
-from finsta_core.graphs.batch import GraphBatch, chain_root_depth
+from finsta_core.graphs.batch import GraphBatch, chain_root_depth, relation_ends
 from finsta_core.graphs.types import NodeType
-from finsta_core.nn.graph import relation_ends
 from finsta_core.objectives.contrast import candidate_pairs, info_nce, linked_fn
 from finsta_core.objectives.regions import pool_regions, region_keys, region_pairs, relation_tracks, track_windows
 

@@ -62,6 +62,7 @@ def info_nce(anchor: Tensor, cand: Tensor, pa: Tensor, pc: Tensor, same: Tensor,
     n_a = anchor.shape[0]
     if pa.numel() == 0:
         return anchor.sum() * 0.0 + cand.sum() * 0.0, {"anchors": float(n_a), "anchors_with_pos": 0.0}
+    # S = cos(h̄^T, h̄^D) (Eq 37 / Eq 39)
     sim = (F.normalize(anchor, dim=-1).index_select(0, pa) * F.normalize(cand, dim=-1).index_select(0, pc)).sum(-1)
     s_d = sim.detach()
     neg_inf = torch.finfo(s_d.dtype).min
@@ -82,18 +83,19 @@ def info_nce(anchor: Tensor, cand: Tensor, pa: Tensor, pc: Tensor, same: Tensor,
             keep = ~dup
             pa, pc, same, sim, s_d, pos, cross = pa[keep], pc[keep], same[keep], sim[keep], s_d[keep], pos[keep], \
                 cross[keep]
-    logits = sim / tau
+    logits = sim / tau  # S / τ (Eq 38 / Eq 40)
     lse = scatter_logsumexp(logits, pa, n_a)
     npos = scatter_sum(pos.float(), pa, n_a)
     valid = npos > 0
     if not bool(valid.any()):
         loss = sim.sum() * 0.0
     elif form == "supcon":
+        # -log exp(S_j*/τ)/Z, supcon form (Eq 38 / 40)
         per = scatter_sum((lse.index_select(0, pa) - logits) * pos, pa, n_a) / npos.clamp_min(1)
         loss = per[valid].mean()
     else:
         lse_pos = scatter_logsumexp(logits[pos], pa[pos], n_a)
-        loss = (lse - lse_pos)[valid].mean()
+        loss = (lse - lse_pos)[valid].mean()  # milnce form of Eq 38 / 40
     with torch.no_grad():
         diag = {"anchors": float(n_a), "anchors_with_pos": float(valid.sum()),
                 "pos_per_anchor": float(npos[valid].mean()) if bool(valid.any()) else 0.0,

@@ -68,7 +68,7 @@ def pool_regions(h: Tensor, centers: Tensor, edge_index: Tensor, hops: int, cach
                  key: object = None, hub: Tensor | None = None) -> Tensor:
     """Mean of ``h [N, d]`` over the ``hops``-hop ball (hub-free with ``hub [N]``) of each centre -> ``[C, d]``."""
     ci, mem = region_pairs(centers, edge_index, h.shape[0], hops, hub, cache, key)
-    return scatter_mean(h.index_select(0, mem), ci, centers.numel())
+    return scatter_mean(h.index_select(0, mem), ci, centers.numel())  # region pooling h̄ (Eq 37) / ĥ (Eq 39)
 
 
 _HASH_MUL = 0x9E3779B97F4A7C15 - (1 << 64)  # golden-ratio multiplier as a signed int64 (wrap-around hashing)
@@ -146,7 +146,7 @@ def track_windows(feat: Tensor, prev: Tensor, windows: tuple[int, ...], with_len
         ok = end < r
         ok[ok.clone()] = root_s[end[ok]] == root_s[ar[ok]]
         s = ar[ok]
-        wins.append((cs[s + m + 1] - cs[s]) / (m + 1))
+        wins.append((cs[s + m + 1] - cs[s]) / (m + 1))  # ĥ^D_{t:t+m} (Eq 39)
         starts.append(order[s])
         lengths.append(torch.full_like(s, m))
     if with_length:

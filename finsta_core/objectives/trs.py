@@ -51,7 +51,7 @@ def distill(student: Tensor, teacher: Tensor, kind: str, key: Tensor | None = No
     ``key [N]``: id of each row's teacher (rows with one key are positives of ``crd``); None = all distinct.
     """
     if kind in ("mse", "sum"):
-        sq = (student - teacher).pow(2)
+        sq = (student - teacher).pow(2)  # ‖R - H‖² (Eq 41)
         return (sq.mean(-1) if kind == "mse" else sq.sum(-1)).mean()
     if kind == "cos":
         return (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()
@@ -152,5 +152,5 @@ def trs_loss(host: HostOutputs, readouts: dict[str, Tensor], batch: GraphBatch, 
     lam = dict(zip(("text", "video", "cross"), lambdas))
     if not terms:
         return torch.zeros((), device=readouts["tsg"].device), diag
-    loss = sum(lam[k] * v for k, v in terms.items())
+    loss = sum(lam[k] * v for k, v in terms.items())  # λ^T ... + λ^D ... + λ^C ... (Eq 41)
     return loss, {**{f"trs_{k}": float(v.detach()) for k, v in terms.items()}, **diag}

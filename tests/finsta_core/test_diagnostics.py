@@ -15,9 +15,9 @@ from finsta_core.diagnostics import (
     object_alignment,
     predicate_tracks,
 )
+from finsta_core.graphs.batch import relation_ends
 from finsta_core.graphs.scatter import khop_pairs
 from finsta_core.graphs.types import DynamicSceneGraph, EdgeType, HolisticSceneGraph, NodeType, TextualSceneGraph
-from finsta_core.nn.graph import relation_ends
 from finsta_core.objectives.contrast import info_nce
 from finsta_core.objectives.regions import khop_pairs_hub_free, region_keys, relation_tracks
 from finsta_core.objectives.trs import distill
