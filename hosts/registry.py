@@ -4,8 +4,9 @@ Discovery (timm's habit): a host file registers its :class:`~hosts.spec.HostSpec
 :func:`~hosts.spec.register_host` next to its code; :func:`discover` imports, once, every module (or
 subpackage ``__init__``) of the ``hosts`` package whose source calls ``register_host(`` (or
 ``HOSTS.register(``). Adding a host is one new file ``hosts/<name>.py``; no list is edited. Shared parts
-(``hosts/pooling.py``, ``hosts/bert/``) register nothing and are not imported by discovery. ``hosts/catalog.py`` keeps
-metadata-only entries for paper hosts that have no implementation yet (an implementation replaces them).
+(``hosts/pooling.py``, ``hosts/bert/``) register nothing and are not imported by discovery. All 13 paper hosts are
+implemented; a metadata-only ``catalogue`` spec (``status="catalogue"``, no factory) is still accepted for a host
+announced before its implementation lands.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ HOSTS: Registry[HostSpec] = Registry("hosts", base=HostSpec, instances=True)
 def register_host(spec: HostSpec) -> HostSpec:
     """Register ``spec`` (called at import time by the file that implements the host).
 
-    A ``catalogue`` entry (metadata only, ``hosts/catalog.py``) never replaces a registered host, and an
+    A ``catalogue`` entry (metadata only, no factory) never replaces a registered host, and an
     implemented host replaces its catalogue entry; two implementations of one name are an error.
     """
     if spec.name in HOSTS:
