@@ -27,7 +27,6 @@ def test_run_diagnose_reports_probes_alignment_collapse():
     assert "oracle_bag" in text and "clean alignment" in text
 
 
-@pytest.mark.slow
 def test_diagnose_with_host_and_stage2():
     res = run_diagnose(DiagnoseConfig(host="tiny", stage2_steps=2, **TINY))
     assert {"host", "student"} <= set(res["probe"])
