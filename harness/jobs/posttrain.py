@@ -63,7 +63,8 @@ class PosttrainModel(nn.Module):
         losses: dict[str, Tensor] = dict(out.losses)
         if self.stage == 2 and host_out is not None:
             losses.update(host_out.losses)
-        terms = [weights[k] * v for k, v in losses.items() if weights.get(k, 0.0) != 0.0]
+        # L = sum_* lambda_*(step) L_* over OSC, PTC, TRS and the host's own losses (Eq 42)
+        terms = [weights[k] * v for k, v in losses.items() if weights.get(k, 0.0) != 0.0]  # Eq 42
         total = torch.stack(terms).sum() if terms else sum(p.sum() * 0.0 for p in self.finsta.parameters())
         logs = {f"L_{k}": float(v.detach()) for k, v in losses.items()}
         logs.update({f"w_{k}": v for k, v in weights.items()})
