@@ -284,7 +284,7 @@ def render_report(frame: pd.DataFrame, sw: dict[str, Any], out_md: str | Path,
     md = [f"# Synthetic claims study: `{sw['name']}`", "", " ".join(str(sw.get("description", "")).split()), "",
           "## Verdicts", "", *verdicts, "", "## Protocol", "", _protocol_md(sw, timings), "", "## Decision rule", "",
           rule, "", "## Per-task results (main arm)", "", results_table(scores, sw) if len(scores) else "no results",
-          "", "## Claims", ""]
+          ""]
     gate = next((c for c in claims if c.key == "P"), None)
     if gate is not None:
         md += ["## Can this benchmark test Finsta?", "",
@@ -294,7 +294,7 @@ def render_report(frame: pd.DataFrame, sw: dict[str, Any], out_md: str | Path,
                 "**No.** The positive control (a teacher built from the exact scene graphs, distilled through the "
                 "same TRS channel into the same host) does not beat the step-matched control with its interval "
                 "above 0 on any task type, so a null result for Finsta here says nothing about the method."), ""]
-    md += [_claim_md(c) for c in claims]
+    md += ["## Claims", "", *(_claim_md(c) for c in claims)]
     if figs:
         md += ["## Figures", ""] + [f"![{k}]({p.name})\n" for k, p in figs.items()]
     for extra in sw.get("appendix") or []:  # measured fragments kept beside the verdicts (ceilings, diagnostics)
