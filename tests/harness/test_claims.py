@@ -239,7 +239,7 @@ def test_sweep_command_dispatches_pipeline_study(capsys):
 
     assert main(["sweep", "synth_claims", "--dry-run", "--seeds", "1"]) == 0
     out = capsys.readouterr().out
-    assert "pipeline study" in out and "ablation  no_ptc" in out and "sg_noise  0.3" in out
+    assert "pipeline study" in out and "controls  oracle" in out and "controls  paper_literal" in out
     with pytest.raises(ConfigError, match="pipeline study"):
         plan_sweep("synth_claims")
 
