@@ -25,19 +25,52 @@ def parse_seeds(text: str | None) -> list[int] | None:
 
 
 def add_plan_args(p: argparse.ArgumentParser) -> None:
-    """``--host --task --mode --seeds --config --preset --store`` and ``key=value`` overrides."""
-    p.add_argument("--host", required=True, help="host name(s), comma-separated; optional weight tag: clover.msrvtt_ft")
-    p.add_argument("--task", required=True, help="task name(s), comma-separated")
+    """``--host --task --mode --seeds --config --preset --store`` and ``key=value`` overrides, plus the spellings
+    users of lm-evaluation-harness / lmms-eval bring (``--model --tasks --model_args --output_path --log_samples
+    --limit``), which mean the same here (see :func:`lm_eval_overrides`)."""
+    p.add_argument("--host", "--model", dest="host", required=True,
+                   help="host name(s), comma-separated; optional weight tag: clover.msrvtt_ft (alias --model)")
+    p.add_argument("--task", "--tasks", dest="task", required=True,
+                   help="task name(s), comma-separated (alias --tasks)")
     p.add_argument("--mode", default=None,
                    help=f"posttrain | finetune | zeroshot | pretrain (default {DEFAULT_MODE}; the plan is printed)")
+    p.add_argument("--model_args", "--model-args", dest="model_args", default=None,
+                   help="lm-eval style 'key=value,...' for the host: pretrained=PATH is host.checkpoint, any other key "
+                        "a host.options.<key> override")
+    p.add_argument("--limit", type=int, default=None, help="first N samples of every split (= data.limit=N)")
+    p.add_argument("--log_samples", "--log-samples", action="store_true",
+                   help="accepted for lm-eval users: every run always writes samples.jsonl (id, target, prediction, "
+                        "per-sample metrics)")
     add_common_args(p)
+
+
+def lm_eval_overrides(args: argparse.Namespace) -> list[str]:
+    """``key=value`` overrides for ``--model_args`` and ``--limit`` (appended before the user's own, which win).
+
+    Raises:
+        HarnessError: a ``--model_args`` item without ``=``, or a negative ``--limit``.
+    """
+    out: list[str] = []
+    for item in filter(None, (x.strip() for x in (getattr(args, "model_args", None) or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"--model_args expects key=value items separated by commas, got {item!r}")
+        key = key.strip()
+        out.append(f"host.checkpoint={value}" if key == "pretrained" else f"host.options.{key}={value}")
+    limit = getattr(args, "limit", None)
+    if limit is not None:
+        if limit < 0:
+            raise HarnessError(f"--limit must be >= 0, got {limit}")
+        out.append(f"data.limit={limit}")
+    return out
 
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: run.seeds of the config)")
     p.add_argument("--config", default=None, help="experiment YAML layered over the defaults")
     p.add_argument("--preset", default=None, help="config preset: paper (default) or small")
-    p.add_argument("--store", default=None, help="results root (default: store.root, results/runs)")
+    p.add_argument("--store", "--output_path", "--output-path", dest="store", default=None,
+                   help="results root (default: store.root, results/runs; alias --output_path)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. finetune.epochs=5")
 
 
@@ -53,7 +86,8 @@ def plan_from_args(args: argparse.Namespace) -> list[Any]:
     from harness.plan import plan_runs
 
     mode = args.mode or DEFAULT_MODE
-    runs = plan_runs(args.host, args.task, mode, seeds=parse_seeds(args.seeds), overrides=args.overrides,
+    overrides = lm_eval_overrides(args) + list(args.overrides)
+    runs = plan_runs(args.host, args.task, mode, seeds=parse_seeds(args.seeds), overrides=overrides,
                      experiment=args.config, preset=args.preset, store_root=args.store)
     note = "" if args.mode else f" (mode {mode}: the default; choose with --mode)"
     print(f"planned {len(runs)} run(s) under {runs[0].store_root}{note}:")
