@@ -103,7 +103,7 @@ class FinstaConfig:
     inject: bool = True
     inject_detach: bool = True
     hsg_inject: bool = True
-    trs_distance: str = "crd"  # literal: "mse" (see finsta_core/objectives/trs.py, docs/paper-notes.md)
+    trs_distance: str = "cos_centred"  # literal: "mse" (finsta_core/objectives/trs.py, docs/paper-notes.md)
     trs_detach_teacher: bool = True  # sg(H) in Eq 41 (Finsta is the teacher); False also trains the HSG encoder
     trs_lambdas: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(TRS_LAMBDAS))
     # Eq 42 schedule (sec 6.1)
