@@ -1,7 +1,7 @@
 """Tokenizers for host wrappers: loading without hub access and character spans per token.
 
 Finsta pools a host's first-layer text states per scene-graph node over the node's word span (sec 5.2,
-``design/finsta-core.md`` B.5), so every host tokenization returns, next to the ids, the character
+``docs/design/finsta-core.md`` B.5), so every host tokenization returns, next to the ids, the character
 span ``[start, end)`` of each token in its source text (``-1`` for special / padding tokens), taken
 from the fast tokenizer's offset mapping.
 """

@@ -1,7 +1,7 @@
 """Dependency rules that turn one spaCy ``Doc`` into a retrofitted textual scene graph (paper sec 3.2).
 
 Rules follow the Stanford scene-graph rules (Schuster et al. 2015, paper ref [20]) as summarised in
-``shared/design/finsta-core.md`` C.1, on spaCy's ClearNLP-style labels:
+``docs/design/finsta-core.md`` C.1, on spaCy's ClearNLP-style labels:
 
 * objects: noun-chunk heads (plus possessor nouns and indefinite pronouns) with ``compound`` children folded
   into the label ("train track"); quantifier phrases collapse onto the real head ("a group of people");
@@ -305,7 +305,7 @@ class TSGRules:
             pid = self.g.node(self._label(words, None if copular else v), NodeType.RELATION, words)
             preds.append(pid)
             if not copular:
-                self.verb_preds.add(pid)  # verb-headed: a "dynamic" predicate for PTC (finsta-core.md B.4)
+                self.verb_preds.add(pid)  # verb-headed: a "dynamic" predicate for PTC (docs/design/finsta-core.md B.4)
             for s in subj:
                 if s not in objs:
                     self.g.edge(s, pid, EdgeType.SUBJ_PRED)

@@ -16,7 +16,7 @@ setup), ``dist_utils`` / ``retrieval_metrics`` (unused here), ``AllInOne.transfo
 inference). ``einops`` must be importable (``--deps DIR`` with ``pip install --target DIR einops``). The tiny ViT is
 registered as ``vit`` config entry ``vit_tiny_test`` (the official ``vit_base_patch16_224`` hard-codes 768 wide).
 
-Usage: python scripts/parity/allinone.py --repo /work/.mirror/showlab+all-in-one/repo --deps /tmp/h9pkgs
+Usage: python scripts/parity/allinone.py --repo <git checkout of showlab/all-in-one> --deps <DIR>
 """
 
 from __future__ import annotations

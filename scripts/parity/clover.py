@@ -15,7 +15,7 @@ Stubs (nothing of the official numerics is replaced): mmcv / mmaction registries
 ``get_extended_attention_mask``, so the transformers-4 function is put back on the official cross module's BERT.
 
 Usage (needs a checkout or a bare mirror of the official repository; no network):
-    python scripts/parity/clover.py --repo /work/.mirror/LeeYN-43+Clover/repo [--out tests/fixtures/hosts/clover]
+    python scripts/parity/clover.py --repo <git checkout of LeeYN-43/Clover> [--out tests/fixtures/hosts/clover]
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Edits to the official source, all for building it tiny and offline (no numerics 
 The middle frame is upsampled 4x with ``torch`` bicubic here (the official loader uses cv2 on uint8 frames); the
 host does the same upsampling, so this tests the model, not the loader.
 
-Usage: python scripts/parity/hdvila.py --repo /work/.mirror/microsoft+XPretrain/repo --deps /tmp/h7deps
+Usage: python scripts/parity/hdvila.py --repo <git checkout of microsoft/XPretrain> --deps <DIR>
 (``--deps``: a folder with ``einops``, e.g. from ``pip install --target DIR einops``).
 """
 

@@ -14,7 +14,7 @@ Edits to the official source, all for building it tiny and offline (no numerics 
   ``load_checkpoint`` are stubs; ``src.utils`` helpers (logger, dist, misc) are stubs; deepspeed is never imported
   (``deepspeed_sparse_attention`` False).
 
-Usage: python scripts/parity/lfvila.py --repo /work/.mirror/microsoft+XPretrain/repo --deps /tmp/h7deps
+Usage: python scripts/parity/lfvila.py --repo <git checkout of microsoft/XPretrain> --deps <DIR>
 (``--deps``: a folder with ``einops``).
 """
 

@@ -17,7 +17,7 @@ DistilBERT and timm's ViT weights); its projections are rebuilt exactly as it de
 
 First version by H7; extended by H9 (similarity logits, official checkpoint envelope).
 
-Usage: python scripts/parity/mcq.py --repo /work/.mirror/TencentARC+MCQ/repo --deps /tmp/h9pkgs
+Usage: python scripts/parity/mcq.py --repo <git checkout of TencentARC/MCQ> --deps <DIR>
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ generator seeded per key name (:func:`seeded_state`; the test builds the same va
 no 30 MB checkpoint is committed), run it in ``eval()`` on a seeded random video, and store ``mixed_5c`` and
 ``video_embedding``. The official text branch needs a word list: a tiny one is written to a temporary file.
 
-Usage: python scripts/parity/s3d.py --repo /work/.mirror/antoine77340+S3D_HowTo100M/repo
+Usage: python scripts/parity/s3d.py --repo <git checkout of antoine77340/S3D_HowTo100M>
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ teacher-forced logits and ``_mean_pooling_for_similarity``. The S3D extractor is
 
 Stubs (no numerics replaced): ``modules.file_utils`` (its imports: boto3, requests) serves ``cached_path=None``.
 
-Usage: python scripts/parity/univl.py --repo /work/.mirror/microsoft+UniVL/repo
+Usage: python scripts/parity/univl.py --repo <git checkout of microsoft/UniVL>
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ tied-key bookkeeping; transformers 3's ``get_extended_attention_mask`` (``(1 - m
 positional signature by ``MultiLayerAttentionMaskBertEncoder``, so they get a wrapper that takes it and returns a
 tuple. The fairseq package itself is not imported.
 
-Usage: python scripts/parity/videoclip.py --repo /work/.mirror/facebookresearch+fairseq/repo
+Usage: python scripts/parity/videoclip.py --repo <git checkout of facebookresearch/fairseq>
 """
 
 from __future__ import annotations

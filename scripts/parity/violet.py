@@ -13,7 +13,7 @@ transformers);
 ``BertModel/BertForMaskedLM.from_pretrained`` build the tiny config; transformers 5 dropped
 ``get_extended_attention_mask``, so the transformers-4 function is put back.
 
-Usage: python scripts/parity/violet.py --repo /work/.mirror/tsujuifu+pytorch_violet/repo
+Usage: python scripts/parity/violet.py --repo <git checkout of tsujuifu/pytorch_violet>
 """
 
 from __future__ import annotations
