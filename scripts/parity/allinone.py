@@ -21,16 +21,17 @@ Usage: python scripts/parity/allinone.py --repo <git checkout of showlab/all-in-
 
 from __future__ import annotations
 
-import argparse
 import inspect
-import subprocess
 import sys
 import types
+from functools import partial
 from pathlib import Path
 
 import torch
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
 from torch import nn
 
+_package = partial(stub_module, package=True)  # every stub here is a package (relative imports)
 COMMIT = "ae0e288"
 D, DEPTH, HEADS, FRAMES, RES, PATCH, SHARED, ANSWERS, MAX_TEXT = 32, 2, 2, 3, 64, 16, 16, 5, 40
 WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in of and is what who video "
@@ -41,23 +42,6 @@ SEED_JOINT, SEED_VIDEO, SEED_PAIRS = 11, 12, 13
 
 class AttributeDict(dict):
     """Stand-in for Lightning's ``AttributeDict`` pickled into ``hyper_parameters``."""
-
-
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _module(name: str, source: str | None = None, **attrs) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__path__ = []
-    m.__dict__.update(attrs)
-    sys.modules[name] = m
-    if source is not None:
-        exec(compile(source, name.replace(".", "/") + ".py", "exec"), m.__dict__)
-    return m
 
 
 def load_official(repo: Path) -> types.ModuleType:
@@ -72,39 +56,29 @@ def load_official(repo: Path) -> types.ModuleType:
         def save_hyperparameters(self) -> None:
             self.hparams = types.SimpleNamespace(config=inspect.currentframe().f_back.f_locals["config"])
 
-    _module("timm")
-    _module("timm.data", IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406), IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225))
-    _module("timm.models")
-    _module("timm.models.helpers", load_pretrained=None)
-    _module("timm.models.layers", DropPath=DropPath, StdConv2dSame=None, to_2tuple=lambda x: (x, x),
-            trunc_normal_=lambda t, mean=0.0, std=1.0: nn.init.normal_(t, mean, std))
-    _module("timm.models.resnet", resnet26d=None, resnet50d=None)
-    _module("timm.models.resnetv2", ResNetV2=None)
-    _module("timm.models.registry", register_model=lambda f: f)
-    _module("pytorch_lightning", LightningModule=LightningModule)
-    _module("AllInOne")
-    _module("AllInOne.modules")
-    _module("AllInOne.modules.dist_utils", all_gather=None)
-    _module("AllInOne.modules.retrieval_metrics", t2v_metrics=None, v2t_metrics=None)
-    _module("AllInOne.modules.allinone_utils", set_metrics=lambda module: None)
-    _module("AllInOne.transforms")
-    _module("AllInOne.transforms.mix", SpatialMixup=lambda: None)
+    _package("timm")
+    _package("timm.data", IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406), IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225))
+    _package("timm.models")
+    _package("timm.models.helpers", load_pretrained=None)
+    _package("timm.models.layers", DropPath=DropPath, StdConv2dSame=None, to_2tuple=lambda x: (x, x),
+             trunc_normal_=lambda t, mean=0.0, std=1.0: nn.init.normal_(t, mean, std))
+    _package("timm.models.resnet", resnet26d=None, resnet50d=None)
+    _package("timm.models.resnetv2", ResNetV2=None)
+    _package("timm.models.registry", register_model=lambda f: f)
+    _package("pytorch_lightning", LightningModule=LightningModule)
+    _package("AllInOne")
+    _package("AllInOne.modules")
+    _package("AllInOne.modules.dist_utils", all_gather=None)
+    _package("AllInOne.modules.retrieval_metrics", t2v_metrics=None, v2t_metrics=None)
+    _package("AllInOne.modules.allinone_utils", set_metrics=lambda module: None)
+    _package("AllInOne.transforms")
+    _package("AllInOne.transforms.mix", SpatialMixup=lambda: None)
     for name in ("heads", "objectives", "base_vision_transformer", "temporal_roll"):
-        _module(f"AllInOne.modules.{name}", _read(repo, f"AllInOne/modules/{name}.py"))
+        _package(f"AllInOne.modules.{name}", read_official(repo, f"AllInOne/modules/{name}.py"))
     vit = sys.modules["AllInOne.modules.base_vision_transformer"]
     vit.vit_tiny_test = lambda pretrained=False, config=None: vit.VisionTransformer(
         img_size=RES, patch_size=PATCH, embed_dim=D, depth=DEPTH, num_heads=HEADS, config=config)
-    return _module("AllInOne.modules.allinone_module", _read(repo, "AllInOne/modules/allinone_module.py"))
-
-
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
+    return _package("AllInOne.modules.allinone_module", read_official(repo, "AllInOne/modules/allinone_module.py"))
 
 
 def config(vocab: int) -> dict:
@@ -117,28 +91,12 @@ def config(vocab: int) -> dict:
                 msrvttqa_label_size=ANSWERS, draw_false_text=0)
 
 
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of showlab/all-in-one")
-    ap.add_argument("--deps", type=Path, default=None, help="directory with einops (pip install --target DIR einops)")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/allinone"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "showlab/all-in-one", "tests/fixtures/hosts/allinone",
+                deps_help="directory with einops (pip install --target DIR einops)")
     args = ap.parse_args(argv)
-    if args.deps is not None:
-        sys.path.insert(0, str(args.deps))
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args)
+    tok = make_tokenizer(args.out, WORDS)
     official = load_official(args.repo)
     cfg = config(len(tok))
     model = official.AllinoneTransformerSS(cfg)
@@ -182,13 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     hyper = AttributeDict(config=cfg)
     torch.save({"epoch": 0, "global_step": 0, "pytorch-lightning_version": "1.1.4", "state_dict": model.state_dict(),
                 "hyper_parameters": hyper}, args.out / "all-in-one-base.ckpt")
-    from safetensors.torch import save_file
-
-    save_file({**{k: v.contiguous().clone() for k, v in ref.items()}, "video": video, "input_ids": enc["input_ids"],
-               "attention_mask": enc["attention_mask"]}, str(args.out / "reference.safetensors"),
-              metadata={"texts": "\n".join(TEXTS), "commit": COMMIT,
-                        "seeds": f"{SEED_JOINT},{SEED_VIDEO},{SEED_PAIRS}"})
-    print(f"wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref,
+                   {"video": video, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]},
+                   {"texts": "\n".join(TEXTS), "commit": COMMIT, "seeds": f"{SEED_JOINT},{SEED_VIDEO},{SEED_PAIRS}"})
 
 
 if __name__ == "__main__":

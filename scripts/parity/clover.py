@@ -20,16 +20,15 @@ Usage (needs a checkout or a bare mirror of the official repository; no network)
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import re
-import subprocess
 import sys
 import tempfile
 import types
 from pathlib import Path
 
 import torch
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference
 from torch import nn
 
 COMMIT = "fa05f2e"
@@ -45,14 +44,6 @@ WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in 
 TINY_BERT = dict(hidden_size=32, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
 TEXTS = ["a man throws a red ball in the park", "what is the dog doing ?"]
 FRAMES, RES, QA_LABELS = 4, 32, 7
-
-
-def _read(repo: Path, rel: str) -> str:
-    """A file of the official repository from a checkout or a bare git mirror."""
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def _rearrange(x: torch.Tensor, pattern: str) -> torch.Tensor:
@@ -137,23 +128,13 @@ def _load_official(repo: Path, tmp: Path) -> dict[str, types.ModuleType]:
     for name, rel in FILES.items():
         path = tmp / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_read(repo, rel))
+        path.write_text(read_official(repo, rel))
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
         mods[name.rsplit(".", 1)[1]] = mod
     return mods
-
-
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
 
 
 class OfficialClover(nn.Module):
@@ -172,17 +153,6 @@ class OfficialClover(nn.Module):
                                                    vts_embed_dim=32, ln=True, spatial_type="avg",
                                                    text_agg_type="cls", dropout_ratio=0)
         self.qa_head = m["qa_head"].QA_OE_Head(hidden_dim=32, dropout_ratio=0.1, num_labels=QA_LABELS)
-
-
-def randomise(model: nn.Module, seed: int) -> None:
-    """Every parameter drawn anew (LayerNorm scales around 1) so that no default init hides a wrong mapping."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
 
 
 def run_official(model: OfficialClover, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> dict:
@@ -215,14 +185,10 @@ def run_official(model: OfficialClover, video: torch.Tensor, ids: torch.Tensor, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of LeeYN-43/Clover")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/clover"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "LeeYN-43/Clover", "tests/fixtures/hosts/clover")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args)
+    tok = make_tokenizer(args.out, WORDS)
     _install_stubs()
     _patch_transformers(len(tok))
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,13 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     ref = run_official(model, video, enc["input_ids"], enc["attention_mask"])
     torch.save({"meta": {"source": f"LeeYN-43/Clover@{COMMIT} CloverFinetune parts, tiny, random (seed {args.seed})"},
                 "state_dict": model.state_dict()}, args.out / "latest.pth")
-    from safetensors.torch import save_file
-
-    ref = {k: v.contiguous().clone() for k, v in ref.items()}
-    save_file({**ref, "video": video, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]},
-              str(args.out / "reference.safetensors"), metadata={"texts": "\n".join(TEXTS), "commit": COMMIT})
-    sizes = {p.name: p.stat().st_size for p in sorted(args.out.iterdir())}
-    print(f"wrote {args.out}: {sizes}")
+    save_reference(args.out, ref,
+                   {"video": video, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]},
+                   {"texts": "\n".join(TEXTS), "commit": COMMIT})
 
 
 if __name__ == "__main__":

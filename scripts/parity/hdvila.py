@@ -25,15 +25,14 @@ Usage: python scripts/parity/hdvila.py --repo <git checkout of microsoft/XPretra
 
 from __future__ import annotations
 
-import argparse
 import collections.abc
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
 from torch import nn
 
 COMMIT = "c37c904"
@@ -44,20 +43,6 @@ WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in 
 TEXTS = ["a man throws a red ball in the park", "what is the dog doing ?"]
 CLIPS, FRAMES, RES = 2, 7, 32  # clips per video, frames per clip, low resolution (middle frame 4x)
 SRC = "hd-vila/src/modeling/"
-
-
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _module(name: str, **attrs) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__dict__.update(attrs)
-    sys.modules[name] = m
-    return m
 
 
 class _PreTrainedModel(nn.Module):
@@ -94,31 +79,31 @@ def _stubs() -> None:
         def __init__(self, *args, init_cfg=None):
             super().__init__(*args)
 
-    _module("mmcv")
-    _module("mmcv.runner", BaseModule=BaseModule, Sequential=Sequential, load_checkpoint=None)
-    _module("mmcv.cnn", build_conv_layer=build_conv_layer, build_norm_layer=build_norm_layer,
-            build_plugin_layer=None)
-    _module("torch._six", container_abcs=collections.abc)
-    _module("_hdvila_compat", gelu=F.gelu, gelu_new=transformers.activations.gelu_new, swish=F.silu,
-            BertConfig=transformers.BertConfig, add_start_docstrings=lambda *a: (lambda f: f),
-            add_start_docstrings_to_callable=lambda *a: (lambda f: f), PreTrainedModel=_PreTrainedModel,
-            prune_linear_layer=None)
-    _module("src", __path__=[])
-    _module("src.modeling", __path__=[])
-    _module("src.utils", __path__=[])
-    _module("src.datasets", __path__=[])
-    _module("src.utils.basic_utils", flat_list_of_lists=lambda ls: [x for s in ls for x in s])
-    _module("src.utils.load_save", load_state_dict_with_mismatch=None)
-    _module("src.datasets.data_utils", repeat_tensor_rows=None)
+    stub_module("mmcv")
+    stub_module("mmcv.runner", BaseModule=BaseModule, Sequential=Sequential, load_checkpoint=None)
+    stub_module("mmcv.cnn", build_conv_layer=build_conv_layer, build_norm_layer=build_norm_layer,
+                build_plugin_layer=None)
+    stub_module("torch._six", container_abcs=collections.abc)
+    stub_module("_hdvila_compat", gelu=F.gelu, gelu_new=transformers.activations.gelu_new, swish=F.silu,
+                BertConfig=transformers.BertConfig, add_start_docstrings=lambda *a: (lambda f: f),
+                add_start_docstrings_to_callable=lambda *a: (lambda f: f), PreTrainedModel=_PreTrainedModel,
+                prune_linear_layer=None)
+    stub_module("src", __path__=[])
+    stub_module("src.modeling", __path__=[])
+    stub_module("src.utils", __path__=[])
+    stub_module("src.datasets", __path__=[])
+    stub_module("src.utils.basic_utils", flat_list_of_lists=lambda ls: [x for s in ls for x in s])
+    stub_module("src.utils.load_save", load_state_dict_with_mismatch=None)
+    stub_module("src.datasets.data_utils", repeat_tensor_rows=None)
 
 
 def _exec(repo: Path, name: str, edits: dict[str, str] | None = None) -> types.ModuleType:
-    src = _read(repo, SRC + name + ".py")
+    src = read_official(repo, SRC + name + ".py")
     for a, b in (edits or {}).items():
         if a not in src:
             raise SystemExit(f"official {name}.py changed: {a!r} not found")
         src = src.replace(a, b)
-    mod = _module(f"src.modeling.{name}", __package__="src.modeling")
+    mod = stub_module(f"src.modeling.{name}", __package__="src.modeling")
     exec(compile(src, SRC + name + ".py", "exec"), mod.__dict__)
     return mod
 
@@ -138,16 +123,6 @@ def load_official(repo: Path) -> types.ModuleType:
     return _exec(repo, "e2e_model", {resnet: resnet[:-1] + f", base_channels={BASE})"})
 
 
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
-
-
 def make_config(vocab: int):
     from transformers import BertConfig
 
@@ -164,39 +139,16 @@ def make_config(vocab: int):
     return cfg
 
 
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            elif p.dim() == 4:  # convolutions: variance-preserving, so the deep ResNets keep an input signal
-                p.copy_(torch.randn(p.shape, generator=g) * (2.0 / p[0].numel()) ** 0.5)
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(0.1 * torch.randn(b.shape, generator=g))
-            elif name.endswith("running_var"):
-                b.copy_(1.0 + 0.2 * torch.rand(b.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of microsoft/XPretrain")
-    ap.add_argument("--deps", type=Path, default=None, help="extra folder on sys.path (einops)")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/hdvila"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "microsoft/XPretrain", "tests/fixtures/hosts/hdvila",
+                deps_help="extra folder on sys.path (einops)")
     args = ap.parse_args(argv)
-    if args.deps:
-        sys.path.append(str(args.deps))
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args, deps_first=False)
+    tok = make_tokenizer(args.out, WORDS)
     official = load_official(args.repo)
     stage = sys.modules["src.modeling.modeling_stage"]
     model = official.HDVILA(make_config(len(tok)), transformer_cls=stage.HDVILAForPreTraining, stage=2)
-    randomise(model, args.seed)
+    randomise(model, args.seed, fan_in_convs=True, batchnorm_stats=True)
     model.eval()
     enc = tok(TEXTS, padding=True, max_length=50, truncation=True, return_tensors="pt")
     g = torch.Generator().manual_seed(args.seed + 1)
@@ -233,12 +185,9 @@ def main(argv: list[str] | None = None) -> None:
            "text_features": out["text_features"], "vis_features": out["vis_features"],
            "similarity": out["text_features"] @ out["vis_features"].t()}
     torch.save(model.state_dict(), args.out / "hdvila_stage2.pt")
-    from safetensors.torch import save_file
-
-    save_file({**{k: v.contiguous().clone() for k, v in ref.items()}, "frames": frames.contiguous(),
-               "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]},
-              str(args.out / "reference.safetensors"), metadata={"texts": "\n".join(TEXTS), "commit": COMMIT})
-    print(f"wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref, {"frames": frames.contiguous(), "input_ids": enc["input_ids"],
+                                   "attention_mask": enc["attention_mask"]},
+                   {"texts": "\n".join(TEXTS), "commit": COMMIT})
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ Usage: python scripts/parity/lfvila.py --repo <git checkout of microsoft/XPretra
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import types
@@ -30,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace as NS
 
 import torch
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
 from torch import nn
 
 COMMIT = "c37c904"
@@ -44,20 +43,6 @@ WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in 
 TEXTS = ["a man throws a red ball. the dog runs in the park. what is the cat doing?",
          "a woman plays with a blue car."]
 SRC = "LF-VILA/src/models/"
-
-
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _module(name: str, **attrs) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__dict__.update(attrs)
-    sys.modules[name] = m
-    return m
 
 
 class _PreTrainedModel(nn.Module):
@@ -90,38 +75,38 @@ def _stubs() -> None:
 
     from transformers.utils import ModelOutput
 
-    _module("_lfvila_compat", PreTrainedModel=_PreTrainedModel, ModelOutput=ModelOutput,
-            apply_chunking_to_forward=lambda fn, chunk, dim, *xs: fn(*xs), find_pruneable_heads_and_indices=None,
-            prune_linear_layer=None, add_code_sample_docstrings=deco, add_start_docstrings=deco,
-            add_start_docstrings_to_model_forward=deco, replace_return_docstrings=deco)
-    _module("timm")
-    _module("timm.models")
-    _module("timm.models.layers", DropPath=DropPath, trunc_normal_=nn.init.trunc_normal_)
-    _module("timm.models.vision_transformer", Block=None)
-    _module("mmcv")
-    _module("mmcv.runner", load_checkpoint=None)
-    _module("src", __path__=[])
-    _module("src.models", __path__=[])
-    _module("src.utils", __path__=[])
-    _module("src.utils.dist", master_process=lambda *a: True, SyncFunction=None)
-    _module("src.utils.logger", LOGGER=__import__("logging").getLogger("lfvila"))
-    _module("src.utils.misc", vector_gather=None)
+    stub_module("_lfvila_compat", PreTrainedModel=_PreTrainedModel, ModelOutput=ModelOutput,
+                apply_chunking_to_forward=lambda fn, chunk, dim, *xs: fn(*xs), find_pruneable_heads_and_indices=None,
+                prune_linear_layer=None, add_code_sample_docstrings=deco, add_start_docstrings=deco,
+                add_start_docstrings_to_model_forward=deco, replace_return_docstrings=deco)
+    stub_module("timm")
+    stub_module("timm.models")
+    stub_module("timm.models.layers", DropPath=DropPath, trunc_normal_=nn.init.trunc_normal_)
+    stub_module("timm.models.vision_transformer", Block=None)
+    stub_module("mmcv")
+    stub_module("mmcv.runner", load_checkpoint=None)
+    stub_module("src", __path__=[])
+    stub_module("src.models", __path__=[])
+    stub_module("src.utils", __path__=[])
+    stub_module("src.utils.dist", master_process=lambda *a: True, SyncFunction=None)
+    stub_module("src.utils.logger", LOGGER=__import__("logging").getLogger("lfvila"))
+    stub_module("src.utils.misc", vector_gather=None)
 
 
 def _exec(repo: Path, name: str, edits: dict[str, str] | None = None) -> types.ModuleType:
-    src = _read(repo, SRC + name + ".py")
+    src = read_official(repo, SRC + name + ".py")
     for a, b in (edits or {}).items():
         if a not in src:
             raise SystemExit(f"official {name}.py changed: {a!r} not found")
         src = src.replace(a, b)
-    mod = _module(f"src.models.{name}", __package__="src.models")
+    mod = stub_module(f"src.models.{name}", __package__="src.models")
     exec(compile(src, SRC + name + ".py", "exec"), mod.__dict__)
     return mod
 
 
 def load_official(repo: Path) -> dict[str, types.ModuleType]:
     _stubs()
-    bert_src = _read(repo, SRC + "bert.py")
+    bert_src = read_official(repo, SRC + "bert.py")
     start = bert_src.index("from transformers.file_utils import (")
     end = bert_src.index("from transformers.utils import logging")
     modeling_outputs = bert_src[bert_src.index("from transformers.modeling_outputs import ("):
@@ -133,16 +118,6 @@ def load_official(repo: Path) -> dict[str, types.ModuleType]:
     for name in ("video_encoder", "text_encoder", "lfvila_pretrain", "lfvila_retrieval", "lfvila_qa_classification"):
         mods[name] = _exec(repo, name)
     return mods
-
-
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
 
 
 def make_configs(vocab: int, folder: Path, stage: int) -> NS:
@@ -164,28 +139,12 @@ def make_video(seed: int) -> torch.Tensor:
     return torch.randn(len(TEXTS), 3, FRAMES, HEIGHT, WIDTH, generator=g)
 
 
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of microsoft/XPretrain")
-    ap.add_argument("--deps", type=Path, default=None, help="extra folder on sys.path (einops)")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/lfvila"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "microsoft/XPretrain", "tests/fixtures/hosts/lfvila",
+                deps_help="extra folder on sys.path (einops)")
     args = ap.parse_args(argv)
-    if args.deps:
-        sys.path.append(str(args.deps))
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args, deps_first=False)
+    tok = make_tokenizer(args.out, WORDS)
     mods = load_official(args.repo)
     run_args = NS(deepspeed_sparse_attention=False, distributed=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,13 +193,10 @@ def main(argv: list[str] | None = None) -> None:
            "logits": logits, "text_features": out["text_global_feat"], "vis_features": out["video_global_feat"],
            "similarity": out["text_global_feat"] @ out["video_global_feat"].t()}
     torch.save(state, args.out / "lfvila_stage2.bin")
-    from safetensors.torch import save_file
-
-    save_file({**{k: v.contiguous().clone() for k, v in ref.items()}, "input_ids": ids, "attention_mask": mask,
-               "video_sum": video.double().sum().view(1)}, str(args.out / "reference.safetensors"),
-              metadata={"texts": "\n".join(TEXTS), "commit": COMMIT, "video_seed": str(args.seed + 1)})
-    print(f"retrieval model: {len(missing)} keys not shared with the QA model (its projections and pre-training "
-          f"heads); wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref, {"input_ids": ids, "attention_mask": mask, "video_sum": video.double().sum().view(1)},
+                   {"texts": "\n".join(TEXTS), "commit": COMMIT, "video_seed": str(args.seed + 1)},
+                   note=f"retrieval model: {len(missing)} keys not shared with the QA model (its projections and "
+                        f"pre-training heads); ")
 
 
 if __name__ == "__main__":

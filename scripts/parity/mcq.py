@@ -22,15 +22,15 @@ Usage: python scripts/parity/mcq.py --repo <git checkout of TencentARC/MCQ> --de
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import sys
 import types
+from functools import partial
 from pathlib import Path
 
 import torch
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
 from torch import nn
 
+_package = partial(stub_module, package=True)  # every stub here is a package (relative imports)
 COMMIT = "3555a9b"
 D, DEPTH, HEADS, FRAMES, RES, PATCH, PROJ = 32, 4, 2, 4, 32, 16, 16
 WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in of and is what who video "
@@ -46,23 +46,6 @@ class ConfigParser:
         self.config = config
 
 
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _module(name: str, source: str | None = None, **attrs) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__path__ = []
-    m.__dict__.update(attrs)
-    sys.modules[name] = m
-    if source is not None:
-        exec(compile(source, name.replace(".", "/") + ".py", "exec"), m.__dict__)
-    return m
-
-
 def load_official(repo: Path) -> tuple[types.ModuleType, types.ModuleType]:
     class DropPath(nn.Module):
         def __init__(self, p: float = 0.0) -> None:
@@ -71,51 +54,25 @@ def load_official(repo: Path) -> tuple[types.ModuleType, types.ModuleType]:
         def forward(self, x):
             return x
 
-    _module("timm")
-    _module("timm.models")
-    _module("timm.models.layers", DropPath=DropPath, StdConv2dSame=None, to_2tuple=lambda x: (x, x),
-            trunc_normal_=lambda t, mean=0.0, std=1.0: nn.init.normal_(t, mean, std))
-    _module("base", BaseModel=nn.Module)
-    _module("utils")
-    _module("utils.util", state_dict_data_parallel_fix=None)
-    _module("model")
-    bridge = _module("model.video_bridge_former", _read(repo, "model/video_bridge_former.py"))
-    mcq = _module("model.model_dist_MCQ", _read(repo, "model/model_dist_MCQ.py"))
+    _package("timm")
+    _package("timm.models")
+    _package("timm.models.layers", DropPath=DropPath, StdConv2dSame=None, to_2tuple=lambda x: (x, x),
+             trunc_normal_=lambda t, mean=0.0, std=1.0: nn.init.normal_(t, mean, std))
+    _package("base", BaseModel=nn.Module)
+    _package("utils")
+    _package("utils.util", state_dict_data_parallel_fix=None)
+    _package("model")
+    bridge = _package("model.video_bridge_former", read_official(repo, "model/video_bridge_former.py"))
+    mcq = _package("model.model_dist_MCQ", read_official(repo, "model/model_dist_MCQ.py"))
     return bridge, mcq
 
 
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
-
-
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of TencentARC/MCQ")
-    ap.add_argument("--deps", type=Path, default=None, help="directory with einops (pip install --target DIR einops)")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/mcq"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "TencentARC/MCQ", "tests/fixtures/hosts/mcq",
+                deps_help="directory with einops (pip install --target DIR einops)")
     args = ap.parse_args(argv)
-    if args.deps is not None:
-        sys.path.insert(0, str(args.deps))
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args)
+    tok = make_tokenizer(args.out, WORDS)
     bridge, mcq = load_official(args.repo)
     from transformers import DistilBertConfig, DistilBertModel
 
@@ -164,14 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
     config = ConfigParser({"arch": {"type": "MCQ", "args": {"projection_dim": PROJ}}})
     torch.save({"arch": "MCQ", "epoch": 0, "state_dict": state, "config": config}, args.out / "MCQ.pth")
-    from safetensors.torch import save_file
-
-    save_file({**{k: v.contiguous().clone() for k, v in ref.items()}, "video": frames,
-               "input_ids": text["input_ids"], "question_ids": question["input_ids"],
-               "question_mask": question["attention_mask"]},
-              str(args.out / "reference.safetensors"),
-              metadata={"texts": "\n".join(TEXTS), "questions": "\n".join(QUESTIONS), "commit": COMMIT})
-    print(f"wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref, {"video": frames, "input_ids": text["input_ids"],
+                                   "question_ids": question["input_ids"], "question_mask": question["attention_mask"]},
+                   {"texts": "\n".join(TEXTS), "questions": "\n".join(QUESTIONS), "commit": COMMIT})
 
 
 if __name__ == "__main__":

@@ -15,14 +15,12 @@ Usage: python scripts/parity/univl.py --repo <git checkout of microsoft/UniVL>
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
-from torch import nn
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
 
 COMMIT = "8db88f3"
 D, HEADS, INTER, FRAMES, VIDEO_DIM = 32, 2, 64, 3, 1024
@@ -33,57 +31,18 @@ CAPTIONS = ["a man throws a ball", "a dog runs in the park"]
 MODULES = ("until_config", "until_module", "module_bert", "module_visual", "module_cross", "module_decoder", "modeling")
 
 
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
-
-
 def load_official(repo: Path) -> types.ModuleType:
-    pkg = types.ModuleType("modules")
-    pkg.__path__ = []
-    sys.modules["modules"] = pkg
-    stub = types.ModuleType("modules.file_utils")
-    stub.cached_path = None
-    sys.modules["modules.file_utils"] = stub
+    stub_module("modules", package=True)
+    stub_module("modules.file_utils", cached_path=None)
     for name in MODULES:
-        mod = types.ModuleType(f"modules.{name}")
-        mod.__package__ = "modules"
-        sys.modules[f"modules.{name}"] = mod
-        exec(compile(_read(repo, f"modules/{name}.py"), f"modules/{name}.py", "exec"), mod.__dict__)
+        stub_module(f"modules.{name}", read_official(repo, f"modules/{name}.py"), __package__="modules")
     return sys.modules["modules.modeling"]
 
-
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
-
-
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():  # tied parameters appear once
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of microsoft/UniVL")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/univl"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "microsoft/UniVL", "tests/fixtures/hosts/univl")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args)
+    tok = make_tokenizer(args.out, WORDS)
     m = load_official(args.repo)
     v = len(tok)
     size = dict(hidden_size=D, num_attention_heads=HEADS, intermediate_size=INTER)
@@ -129,13 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     ref = {**caught, "text_last": seq, "visual_last": vis, "cross_last": cross, "decoder_logits": logits,
            "text_mean": t_mean, "video_mean": v_mean}
     torch.save(model.state_dict(), args.out / "univl.pretrained.bin")
-    from safetensors.torch import save_file
-
-    save_file({**{k: t.contiguous().clone() for k, t in ref.items()}, "features": feats,
-               "input_ids": text["input_ids"], "caption_ids": caps["input_ids"],
-               "caption_mask": caps["attention_mask"]}, str(args.out / "reference.safetensors"),
-              metadata={"texts": "\n".join(TEXTS), "captions": "\n".join(CAPTIONS), "commit": COMMIT})
-    print(f"wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref, {"features": feats, "input_ids": text["input_ids"], "caption_ids": caps["input_ids"],
+                                   "caption_mask": caps["attention_mask"]},
+                   {"texts": "\n".join(TEXTS), "captions": "\n".join(CAPTIONS), "commit": COMMIT})
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ Usage: python scripts/parity/videoclip.py --repo <git checkout of facebookresear
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
 from torch import nn
 
 COMMIT = "3d262bb"
@@ -34,29 +33,6 @@ D, HEADS, INTER, CLIPS, MAX_VIDEO_LEN = 32, 2, 64, 3, 32  # max_video_len: the o
 WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in of and is what who video "
          "street park green throws kicks , . ?").split()
 TEXTS = ["a man throws a red ball in the park", "the dog runs"]
-
-
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _package(name: str, **attrs) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__path__ = []
-    m.__dict__.update(attrs)
-    sys.modules[name] = m
-    return m
-
-
-def _exec(name: str, source: str) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__package__ = name.rsplit(".", 1)[0]
-    sys.modules[name] = m
-    exec(compile(source, name.replace(".", "/") + ".py", "exec"), m.__dict__)
-    return m
 
 
 def load_official(repo: Path, vocab: int) -> types.ModuleType:
@@ -83,13 +59,15 @@ def load_official(repo: Path, vocab: int) -> types.ModuleType:
         return original_init(self)
 
     modeling_bert.BertPreTrainedModel.init_weights = init_weights
-    _package("mmpt")
-    mm = _exec("mmpt.modules.mm", _read(repo, f"{ROOT}/modules/mm.py"))
-    _package("mmpt.modules", VideoTokenMLP=mm.VideoTokenMLP, MMBertEmbeddings=mm.MMBertEmbeddings)
-    _package("mmpt.models")
-    tm = _exec("mmpt.models.transformermodel", _read(repo, f"{ROOT}/models/transformermodel.py"))
+    stub_module("mmpt", package=True)
+    mm = stub_module("mmpt.modules.mm", read_official(repo, f"{ROOT}/modules/mm.py"), __package__="mmpt.modules")
+    stub_module("mmpt.modules", package=True, VideoTokenMLP=mm.VideoTokenMLP, MMBertEmbeddings=mm.MMBertEmbeddings)
+    stub_module("mmpt.models", package=True)
+    tm = stub_module("mmpt.models.transformermodel", read_official(repo, f"{ROOT}/models/transformermodel.py"),
+                     __package__="mmpt.models")
     sys.modules["mmpt.models"].transformermodel = tm
-    fusion = _exec("mmpt.models.mmfusion", _read(repo, f"{ROOT}/models/mmfusion.py"))
+    fusion = stub_module("mmpt.models.mmfusion", read_official(repo, f"{ROOT}/models/mmfusion.py"),
+                         __package__="mmpt.models")
 
     def build(cls):
         return classmethod(lambda c, name, config=None, **kw: c(config or transformers.BertConfig(**tiny)))
@@ -110,35 +88,11 @@ def v3_layer_call(layer: nn.Module) -> None:
     layer.forward = call
 
 
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
-
-
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of facebookresearch/fairseq")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/videoclip"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "facebookresearch/fairseq", "tests/fixtures/hosts/videoclip")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args)
+    tok = make_tokenizer(args.out, WORDS)
     fusion = load_official(args.repo, len(tok))
     config = types.SimpleNamespace(
         dataset=types.SimpleNamespace(bert_name="bert-base-uncased", train_path=None, num_iso_layer=None,
@@ -176,11 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     ref = {**caught, "text_pooled": text, "video_pooled": video, "video_last": video_last}
     torch.save({"model": {f"mmmodel.{k}": v for k, v in model.state_dict().items()}},
                args.out / "checkpoint_best.pt")
-    from safetensors.torch import save_file
-
-    save_file({**{k: t.contiguous().clone() for k, t in ref.items()}, "features": vfeats, "input_ids": ids},
-              str(args.out / "reference.safetensors"), metadata={"texts": "\n".join(TEXTS), "commit": COMMIT})
-    print(f"wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref, {"features": vfeats, "input_ids": ids}, {"texts": "\n".join(TEXTS), "commit": COMMIT})
 
 
 if __name__ == "__main__":

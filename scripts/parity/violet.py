@@ -18,13 +18,12 @@ Usage: python scripts/parity/violet.py --repo <git checkout of tsujuifu/pytorch_
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
+from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference
 from torch import nn
 
 COMMIT = "4f64751"
@@ -36,13 +35,6 @@ WORDS = ("a the man woman dog cat ball car red blue runs jumps plays with on in 
          "street park green throws kicks , . ?").split()
 TEXTS = ["a man throws a red ball in the park", "what is the dog doing ?"]
 FRAMES, RES = 3, 64
-
-
-def _read(repo: Path, rel: str) -> str:
-    if (repo / rel).is_file():
-        return (repo / rel).read_text()
-    return subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def _patch_transformers(vocab: int) -> None:
@@ -71,9 +63,9 @@ def load_official(repo: Path) -> types.ModuleType:
     sys.modules["lib"] = lib
     swin = types.ModuleType("video_swin")
     swin.__dict__["warnings"] = __import__("warnings")
-    exec(compile(_read(repo, "video_swin.py"), "video_swin.py", "exec"), swin.__dict__)
+    exec(compile(read_official(repo, "video_swin.py"), "video_swin.py", "exec"), swin.__dict__)
     sys.modules["video_swin"] = swin
-    src = _read(repo, "model.py")
+    src = read_official(repo, "model.py")
     edits = {"self.swin = SwinTransformer3D()": f"self.swin = SwinTransformer3D({SWIN})",
              "self.swin.load_state_dict(T.load('./_snapshot/ckpt_video-swin.pt', map_location='cpu'))": "pass",
              ".cuda()": "", "768": str(D),
@@ -88,35 +80,11 @@ def load_official(repo: Path) -> types.ModuleType:
     return model
 
 
-def make_tokenizer(out: Path):
-    from transformers import BertTokenizerFast
-
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
-    tok = BertTokenizerFast(str(vocab), do_lower_case=True)
-    tok.save_pretrained(str(out))
-    return tok
-
-
-def randomise(model: nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True, help="checkout or bare git mirror of tsujuifu/pytorch_violet")
-    ap.add_argument("--out", type=Path, default=Path("tests/fixtures/hosts/violet"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, "tsujuifu/pytorch_violet", "tests/fixtures/hosts/violet")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(args.out)
+    prepare(args)
+    tok = make_tokenizer(args.out, WORDS)
     _patch_transformers(len(tok))
     official = load_official(args.repo)
     model = official.VIOLET_Base()
@@ -147,12 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     ref = {"video_first": caught["video_first"], "feat_img": feat_img, "feat_txt": feat_txt,
            "cross_first": cross_first, "cross_last": out, "pair_scores": scores}
     torch.save(model.state_dict(), args.out / "ckpt_violet_pretrain.pt")
-    from safetensors.torch import save_file
-
-    save_file({**{k: v.contiguous().clone() for k, v in ref.items()}, "video": img, "input_ids": enc["input_ids"],
-               "attention_mask": enc["attention_mask"]}, str(args.out / "reference.safetensors"),
-              metadata={"texts": "\n".join(TEXTS), "commit": COMMIT})
-    print(f"wrote {args.out}: {({p.name: p.stat().st_size for p in sorted(args.out.iterdir())})}")
+    save_reference(args.out, ref,
+                   {"video": img, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]},
+                   {"texts": "\n".join(TEXTS), "commit": COMMIT})
 
 
 if __name__ == "__main__":
