@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -18,13 +19,8 @@ TOL = 1e-5
 
 
 def reference() -> tuple[dict[str, torch.Tensor], list[str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = FIXTURES / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        texts = f.metadata()["texts"].split("\n")
-    return load_file(str(path)), texts
+    ref, meta = load_reference(FIXTURES)
+    return ref, meta["texts"].split("\n")
 
 
 def official_host():
@@ -66,9 +62,7 @@ def test_parity_with_official_code():
     assert host.load_report["unexpected"] == [] and all(k.startswith("caption_decoder.")
                                                         for k in host.load_report["missing"])
     ours = outputs(host, ref, texts)
-    for key, value in ours.items():
-        err = (value - ref[key]).abs().max().item()
-        assert err < TOL, f"{key}: max |diff| {err:.2e} vs the official code"
+    assert_matches(ours, ref, TOL)
     # negative control: one perturbed weight in the last Swin stage changes the video side, not the text side
     with torch.no_grad():
         host.backbone.layers[1].blocks[0].attn.qkv.weight[0, 0] += 0.5
@@ -167,30 +161,10 @@ def test_caption_decoder_learns_a_caption():
 
 def test_finsta_posttrain_step():
     """Stage 2 of Finsta (OSC + PTC + TRS + Clover's own vla loss, Eq 42) on the tiny host: both learn."""
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
-
     host = tiny_host()
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
     b = batch()
-    hb = HostBatch(b.video, b.frame_times, [g.tsg.caption for g in graphs])
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
-    opt = torch.optim.AdamW([*host.parameters(), *finsta.parameters()], lr=1e-3)
-    out_host = host.posttrain_outputs(hb)
-    out = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    total = sum(w.get(k, 0.0) * v for k, v in {**out.losses, **out_host.losses}.items())
-    assert "trs" in out.losses and torch.isfinite(total)
-    opt.zero_grad()
-    total.backward()
+    finsta_stage2_step(host, b.video, b.frame_times, optimise=True)
     assert host.backbone.patch_embed.proj.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
-    opt.step()
 
 
 # -- planning and the headline command ------------------------------------------------------------------------------
@@ -204,11 +178,7 @@ SMOKE = ["host.options.random_init=true", "host.options.size=tiny", f"host.optio
 def test_paper_cells_plan(task, tmp_path):
     """No Clover paper cell is refused for a missing capability (captioning included), with the official
     checkpoint layout (the parity fixture stands in for a checkpoint trained with the official code)."""
-    from harness.plan import plan_runs
-
-    runs = plan_runs("clover", task, mode="finetune", overrides=[f"host.checkpoint={FIXTURES / 'latest.pth'}"],
-                     preset="small", store_root=tmp_path, check_files=False)
-    assert len(runs) == 1
+    assert_plans("clover", task, "finetune", FIXTURES / "latest.pth", tmp_path)
 
 
 def test_headline_without_checkpoint_says_why_and_what_to_pass(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -21,13 +22,8 @@ STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 
 
 def reference() -> tuple[dict[str, torch.Tensor], list[str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = FIXTURES / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        texts = f.metadata()["texts"].split("\n")
-    return load_file(str(path)), texts
+    ref, meta = load_reference(FIXTURES)
+    return ref, meta["texts"].split("\n")
 
 
 def official_host():
@@ -70,9 +66,7 @@ def test_parity_with_official_code():
     assert all(k.startswith(("transformer.classifier.", "caption_decoder.")) for k in host.load_report["missing"])
     assert host.load_report["dropped"] and all(k.startswith("transformer.cls.") for k in host.load_report["dropped"])
     got = outputs(host, ref, texts)
-    for key, value in got.items():
-        err = (value - ref[key]).abs().max().item() / max(1.0, ref[key].abs().max().item())
-        assert err < TOL, f"{key}: max relative |diff| {err:.2e} vs the official code"
+    assert_matches(got, ref, TOL, relative=True)
     # negative control: one perturbed weight of the low-resolution ResNet moves the video side, not the text side
     with torch.no_grad():
         host.cnn_low.conv1.weight[0, 0, 0, 0] += 0.5
@@ -123,27 +117,10 @@ def test_contract_official_fixture_short_video():
 
 
 def test_finsta_posttrain_step():
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
-
     host = tiny_host()
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
     b = batch(t=7)
-    hb = HostBatch(b.video, b.frame_times, [g.tsg.caption for g in graphs])
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
-    out_host = host.posttrain_outputs(hb)
-    out = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    total = sum(w.get(k, 0.0) * v for k, v in {**out.losses, **out_host.losses}.items())
-    assert "trs" in out.losses and torch.isfinite(total)
-    total.backward()
+    finsta_stage2_step(host, b.video, b.frame_times)
     assert host.timesformer.blocks[0].attn.qkv.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
 
 
 PAPER_TASKS = [("k400", "finetune"), ("ssv2", "finetune"), ("msrvtt_cap", "finetune"), ("youcook2_cap", "finetune"),
@@ -153,8 +130,4 @@ PAPER_TASKS = [("k400", "finetune"), ("ssv2", "finetune"), ("msrvtt_cap", "finet
 
 @pytest.mark.parametrize("task,mode", PAPER_TASKS)
 def test_paper_cells_plan(task, mode, tmp_path):
-    from harness.plan import plan_runs
-
-    runs = plan_runs("hdvila", task, mode=mode, overrides=[f"host.checkpoint={CKPT}"], preset="small",
-                     store_root=tmp_path, check_files=False)
-    assert len(runs) == 1
+    assert_plans("hdvila", task, mode, CKPT, tmp_path)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -19,13 +20,7 @@ TOL = 1e-5  # relative to the reference's largest magnitude
 
 
 def reference() -> tuple[dict[str, torch.Tensor], list[str], torch.Tensor]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = FIXTURES / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    ref = load_file(str(path))
+    ref, meta = load_reference(FIXTURES)
     g = torch.Generator().manual_seed(int(meta["video_seed"]))  # as scripts/parity/lfvila.py:make_video
     video = torch.randn(2, 3, 8, 96, 160, generator=g)
     assert abs(video.double().sum().item() - ref["video_sum"].item()) < 1e-6, "torch RNG changed: regenerate"
@@ -75,9 +70,7 @@ def test_parity_with_official_code():
     host = official_host()
     assert host.load_report["unexpected"] == [] and host.load_report["missing"] == []
     got = outputs(host, video, texts, ref)
-    for key, value in got.items():
-        err = (value - ref[key]).abs().max().item() / max(1.0, ref[key].abs().max().item())
-        assert err < TOL, f"{key}: max relative |diff| {err:.2e} vs the official code"
+    assert_matches(got, ref, TOL, relative=True)
     # negative control: one perturbed Swin weight moves the video side, not the text features
     with torch.no_grad():
         host.video_encoder.layers[2].blocks[0].attn.qkv.weight[0, 0] += 0.5
@@ -134,27 +127,10 @@ def test_contract_official_fixture():
 
 
 def test_finsta_posttrain_step():
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
-
     host = tiny_host()
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
     b = batch()
-    hb = HostBatch(b.video, b.frame_times, [g.tsg.caption for g in graphs])
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
-    out_host = host.posttrain_outputs(hb)
-    out = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    total = sum(w.get(k, 0.0) * v for k, v in {**out.losses, **out_host.losses}.items())
-    assert "trs" in out.losses and torch.isfinite(total)
-    total.backward()
+    finsta_stage2_step(host, b.video, b.frame_times)
     assert host.video_encoder.patch_embed.proj.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
 
 
 PAPER_TASKS = [("activitynet_para", "finetune"), ("queryd_para", "finetune"), ("how2qa", "finetune"),
@@ -163,8 +139,4 @@ PAPER_TASKS = [("activitynet_para", "finetune"), ("queryd_para", "finetune"), ("
 
 @pytest.mark.parametrize("task,mode", PAPER_TASKS)
 def test_paper_cells_plan(task, mode, tmp_path):
-    from harness.plan import plan_runs
-
-    runs = plan_runs("lfvila", task, mode=mode, overrides=[f"host.checkpoint={CKPT}"], preset="small",
-                     store_root=tmp_path, check_files=False)
-    assert len(runs) == 1
+    assert_plans("lfvila", task, mode, CKPT, tmp_path)

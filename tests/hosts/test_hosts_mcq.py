@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -20,13 +21,8 @@ TOL = 1e-5
 
 
 def reference() -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = FIXTURES / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    return load_file(str(path)), meta["texts"].split("\n"), meta["questions"].split("\n")
+    ref, meta = load_reference(FIXTURES)
+    return ref, meta["texts"].split("\n"), meta["questions"].split("\n")
 
 
 def official_host():
@@ -64,9 +60,7 @@ def test_parity_with_official_code():
     ref, texts, questions = reference()
     host = official_host()
     assert host.load_report == {"missing": [], "unexpected": []}
-    for key, value in outputs(host, ref, texts, questions).items():
-        err = (value - ref[key]).abs().max().item()
-        assert err < TOL, f"{key}: max |diff| {err:.2e} vs the official code"
+    assert_matches(outputs(host, ref, texts, questions), ref, TOL)
     # negative control: one perturbed VideoFormer weight moves the video side, not the text side
     with torch.no_grad():
         host.video_model.blocks[1].attn.qkv.weight[0, 0] += 0.5
@@ -135,28 +129,11 @@ def test_contract_official_fixture():
 
 
 def test_finsta_posttrain_step():
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
-
     host = tiny_host()
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
     b = batch()
-    hb = HostBatch(b.video, b.frame_times, [g.tsg.caption for g in graphs])
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
-    out_host = host.posttrain_outputs(hb)
-    out = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    total = sum(w.get(k, 0.0) * v for k, v in {**out.losses, **out_host.losses}.items())
-    assert "trs" in out.losses and torch.isfinite(total)
-    total.backward()
+    finsta_stage2_step(host, b.video, b.frame_times)
     assert host.video_model.patch_embed.proj.weight.grad is not None
     assert host.video_model.blocks[0].crossattn.q_question.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
 
 
 PAPER_TASKS = [("lsmdc_ret", "finetune"), ("didemo_ret", "finetune"),  # Table 3
@@ -165,8 +142,4 @@ PAPER_TASKS = [("lsmdc_ret", "finetune"), ("didemo_ret", "finetune"),  # Table 3
 
 @pytest.mark.parametrize("task,mode", PAPER_TASKS)
 def test_paper_cells_plan(task, mode, tmp_path):
-    from harness.plan import plan_runs
-
-    runs = plan_runs("mcq", task, mode=mode, overrides=[f"host.checkpoint={FIXTURES / 'MCQ.pth'}"],
-                     preset="small", store_root=tmp_path, check_files=False)
-    assert len(runs) == 1
+    assert_plans("mcq", task, mode, FIXTURES / "MCQ.pth", tmp_path)

@@ -7,6 +7,8 @@ import importlib.util
 from pathlib import Path
 
 import torch
+from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference, stage2_graphs
 
 from hosts.bert.s3d import S3D, s3d_from_official
 
@@ -53,13 +55,8 @@ UNIVL = ROOT / "tests" / "fixtures" / "hosts" / "univl"
 
 
 def reference():
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = UNIVL / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    return load_file(str(path)), meta["texts"].split("\n"), meta["captions"].split("\n")
+    ref, meta = load_reference(UNIVL)
+    return ref, meta["texts"].split("\n"), meta["captions"].split("\n")
 
 
 def outputs(host, ref, texts, captions) -> dict[str, torch.Tensor]:
@@ -89,9 +86,7 @@ def test_parity_with_official_code():
     assert host.load_report["unexpected"] == []
     assert host.load_report["missing"] == ["decoder.lm.bert.embeddings.token_type_embeddings.weight"]
     official = {k: (v[reference_mask(ref)] if k == "decoder_logits" else v) for k, v in ref.items()}
-    for key, value in outputs(host, ref, texts, captions).items():
-        err = (value - official[key]).abs().max().item()
-        assert err < TOL, f"{key}: max |diff| {err:.2e} vs the official code"
+    assert_matches(outputs(host, ref, texts, captions), official, TOL)
     # negative control: one perturbed decoder weight moves the logits only
     with torch.no_grad():
         host.decoder.lm.bert.encoder.layer[0].crossattention.self.query.weight[0, 0] += 0.5
@@ -133,43 +128,22 @@ def test_checkpoint_layout(tmp_path):
 
 def test_contract_and_finsta_step_tiny_random():
     """Pixels -> S3D clips -> UniVL: the host contract, then one Finsta stage-2 step (OSC + PTC + TRS + vla)."""
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from contract import check_host_contract
-
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
     from hosts.base import HostBatch
     from hosts.registry import create_host
 
     torch.manual_seed(0)
     host = create_host("univl", random_init=True, size="tiny", tokenizer=UNIVL)
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
+    graphs = stage2_graphs()
     batch = HostBatch(torch.rand(2, 4, 3, 32, 32), torch.arange(4.0).repeat(2, 1), [g.tsg.caption for g in graphs])
     out = check_host_contract(host, batch)
     assert out.video.first_layer.states.shape[1] == 4 and set(out.losses) == {"vla"}
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
     host.train()
-    out_host = host.posttrain_outputs(batch)
-    res = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    total = sum(w.get(k, 0.0) * v for k, v in {**res.losses, **out_host.losses}.items())
-    total.backward()
+    finsta_stage2_step(host, batch.video, batch.frame_times, check_losses=False)
     assert host.visual.embeddings.word_embeddings.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
 
 
 def test_paper_cells_plan(tmp_path):
     """UniVL's paper cells (Table 2: MSR-VTT and YouCook2 captioning) plan with the official checkpoint layout."""
-    from harness.plan import plan_runs
-
     for task in ("msrvtt_cap", "youcook2_cap"):
-        runs = plan_runs("univl", task, mode="finetune", preset="small", store_root=tmp_path, check_files=False,
-                         overrides=[f"host.checkpoint={UNIVL / 'univl.pretrained.bin'}"])
-        assert len(runs) == 1
+        assert_plans("univl", task, "finetune", UNIVL / "univl.pretrained.bin", tmp_path)

@@ -4,11 +4,12 @@ one-off checkpoint conversion, host contract, a Finsta post-training step, plann
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference, stage2_graphs
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -19,13 +20,8 @@ TOL = 1e-5
 
 
 def reference():
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = FIXTURES / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        texts = f.metadata()["texts"].split("\n")
-    return load_file(str(path)), texts
+    ref, meta = load_reference(FIXTURES)
+    return ref, meta["texts"].split("\n")
 
 
 def outputs(host, ref, texts) -> dict[str, torch.Tensor]:
@@ -44,9 +40,7 @@ def test_parity_with_official_code():
     ref, texts = reference()
     host = create_host("videoclip", checkpoint=FIXTURES / "checkpoint_best.pt").eval()
     assert host.load_report == {"missing": [], "unexpected": []}  # built without S3D: none of its keys expected
-    for key, value in outputs(host, ref, texts).items():
-        err = (value - ref[key]).abs().max().item()
-        assert err < TOL, f"{key}: max |diff| {err:.2e} vs the official code"
+    assert_matches(outputs(host, ref, texts), ref, TOL)
     with torch.no_grad():  # negative control: one video-MLP weight
         host.video_encoder.videomlp.linear1.weight[0, 0] += 0.5
     bad = outputs(host, ref, texts)
@@ -73,32 +67,17 @@ def test_fairseq_checkpoint_conversion(tmp_path):
 
 
 def test_contract_and_finsta_step_tiny_random():
-    sys.path.insert(0, str(Path(__file__).parent))
-    from contract import check_host_contract
-
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
 
     torch.manual_seed(0)
     host = create_host("videoclip", random_init=True, size="tiny", tokenizer=FIXTURES)
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
+    graphs = stage2_graphs()
     batch = HostBatch(torch.rand(2, 4, 3, 32, 32), torch.arange(4.0).repeat(2, 1), [g.tsg.caption for g in graphs])
     out = check_host_contract(host, batch)
     assert set(out.encoders()) == {"text", "video"} and set(out.losses) == {"vla"}
     assert host.task_head(5)(host.encode_joint(batch.video, ["what", "who"])).shape == (2, 5)
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
     host.train()
-    out_host = host.posttrain_outputs(batch)
-    res = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    sum(w.get(k, 0.0) * v for k, v in {**res.losses, **out_host.losses}.items()).backward()
+    finsta_stage2_step(host, batch.video, batch.frame_times, check_losses=False)
     assert host.video_encoder.videomlp.linear1.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
 
 
 PAPER_TASKS = [("didemo_ret", "finetune"), ("lsmdc_ret", "finetune"), ("msrvtt_mc", "finetune"),
@@ -108,8 +87,4 @@ PAPER_TASKS = [("didemo_ret", "finetune"), ("lsmdc_ret", "finetune"), ("msrvtt_m
 
 @pytest.mark.parametrize("task,mode", PAPER_TASKS)
 def test_paper_cells_plan(task, mode, tmp_path):
-    from harness.plan import plan_runs
-
-    runs = plan_runs("videoclip", task, mode=mode, overrides=[f"host.checkpoint={FIXTURES / 'checkpoint_best.pt'}"],
-                     preset="small", store_root=tmp_path, check_files=False)
-    assert len(runs) == 1
+    assert_plans("videoclip", task, mode, FIXTURES / "checkpoint_best.pt", tmp_path)

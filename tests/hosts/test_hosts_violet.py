@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
 
 from hosts.base import HostBatch
 from hosts.errors import CapabilityError, CheckpointError
@@ -19,13 +20,8 @@ MEAN, STD = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.2
 
 
 def reference() -> tuple[dict[str, torch.Tensor], list[str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = FIXTURES / "reference.safetensors"
-    with safe_open(str(path), "pt") as f:
-        texts = f.metadata()["texts"].split("\n")
-    return load_file(str(path)), texts
+    ref, meta = load_reference(FIXTURES)
+    return ref, meta["texts"].split("\n")
 
 
 def official_host():
@@ -61,9 +57,7 @@ def test_parity_with_official_code():
     ref, texts = reference()
     host = official_host()
     assert host.load_report == {"missing": [], "unexpected": [], "dropped": []}
-    for key, value in outputs(host, ref, texts).items():
-        err = (value - ref[key]).abs().max().item()
-        assert err < TOL, f"{key}: max |diff| {err:.2e} vs the official code"
+    assert_matches(outputs(host, ref, texts), ref, TOL)
     # negative control: one perturbed Swin weight moves the frame tokens and the scores, not the text embeddings
     with torch.no_grad():
         host.enc_img.swin.layers[2].blocks[0].attn.qkv.weight[0, 0] += 0.5
@@ -130,27 +124,10 @@ def test_contract_official_fixture_and_qa_head():
 
 
 def test_finsta_posttrain_step():
-    from finsta_core.config import FinstaConfig
-    from finsta_core.graphs.batch import collate_graphs
-    from finsta_core.model import Finsta
-    from finsta_core.schedule import loss_weights
-    from finsta_core.testing import random_hsg
-
     host = tiny_host()
-    graphs = [random_hsg(seed=i, num_frames=4) for i in range(2)]
     b = batch()
-    hb = HostBatch(b.video, b.frame_times, [g.tsg.caption for g in graphs])
-    widths = {k: (host.first_layer_widths()[k], w) for k, w in host.encoder_widths().items()}
-    cfg = FinstaConfig.preset("small")
-    finsta = Finsta(cfg, widths)
-    out_host = host.posttrain_outputs(hb)
-    out = finsta(collate_graphs(graphs), out_host, stage=2, step=0, task_family="generic")
-    w = loss_weights(cfg, 2, 0, 10)
-    total = sum(w.get(k, 0.0) * v for k, v in {**out.losses, **out_host.losses}.items())
-    assert "trs" in out.losses and torch.isfinite(total)
-    total.backward()
+    finsta_stage2_step(host, b.video, b.frame_times)
     assert host.enc_img.swin.patch_embed.proj.weight.grad is not None
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in finsta.parameters())
 
 
 PAPER_TASKS = [("didemo_ret", "finetune"), ("lsmdc_ret", "finetune"), ("msrvtt_mc", "finetune"),
@@ -160,8 +137,4 @@ PAPER_TASKS = [("didemo_ret", "finetune"), ("lsmdc_ret", "finetune"), ("msrvtt_m
 
 @pytest.mark.parametrize("task,mode", PAPER_TASKS)
 def test_paper_cells_plan(task, mode, tmp_path):
-    from harness.plan import plan_runs
-
-    runs = plan_runs("violet", task, mode=mode, overrides=[f"host.checkpoint={FIXTURES / 'ckpt_violet_pretrain.pt'}"],
-                     preset="small", store_root=tmp_path, check_files=False)
-    assert len(runs) == 1
+    assert_plans("violet", task, mode, FIXTURES / "ckpt_violet_pretrain.pt", tmp_path)
