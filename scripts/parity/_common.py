@@ -40,6 +40,24 @@ def stub_module(name: str, source: str | None = None, *, package: bool = False, 
     return m
 
 
+def patched(src: str, edits: dict[str, str], what: str) -> str:
+    """``src`` with every ``old -> new`` of ``edits`` replaced; stops naming ``what`` if an ``old`` is not there
+    (the official file changed, so the edits need a look)."""
+    for a, b in edits.items():
+        if a not in src:
+            raise SystemExit(f"official {what} changed: {a!r} not found")
+        src = src.replace(a, b)
+    return src
+
+
+def exec_official(repo: Path, rel: str, name: str, edits: dict[str, str] | None = None, **attrs) -> types.ModuleType:
+    """The official file ``rel`` (with ``edits``, see :func:`patched`) executed as module ``sys.modules[name]``
+    holding ``attrs`` (e.g. ``__package__``), its code objects named after ``rel``."""
+    src = patched(read_official(repo, rel), edits or {}, Path(rel).name)
+    mod = stub_module(name, **attrs)
+    exec(compile(src, rel, "exec"), mod.__dict__)
+    return mod
+
 def make_tokenizer(out: Path, words: list[str]):
     """A lower-casing BERT WordPiece tokenizer over ``SPECIAL + words``, saved to ``out`` (the fixture's)."""
     from transformers import BertTokenizerFast

@@ -32,7 +32,15 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference, stub_module
+from _common import (
+    exec_official,
+    make_tokenizer,
+    parser,
+    prepare,
+    randomise,
+    save_reference,
+    stub_module,
+)
 from torch import nn
 
 COMMIT = "c37c904"
@@ -98,14 +106,7 @@ def _stubs() -> None:
 
 
 def _exec(repo: Path, name: str, edits: dict[str, str] | None = None) -> types.ModuleType:
-    src = read_official(repo, SRC + name + ".py")
-    for a, b in (edits or {}).items():
-        if a not in src:
-            raise SystemExit(f"official {name}.py changed: {a!r} not found")
-        src = src.replace(a, b)
-    mod = stub_module(f"src.modeling.{name}", __package__="src.modeling")
-    exec(compile(src, SRC + name + ".py", "exec"), mod.__dict__)
-    return mod
+    return exec_official(repo, SRC + name + ".py", f"src.modeling.{name}", edits, __package__="src.modeling")
 
 
 def load_official(repo: Path) -> types.ModuleType:

@@ -23,7 +23,7 @@ import types
 from pathlib import Path
 
 import torch
-from _common import make_tokenizer, parser, prepare, randomise, read_official, save_reference
+from _common import make_tokenizer, parser, patched, prepare, randomise, read_official, save_reference
 from torch import nn
 
 COMMIT = "4f64751"
@@ -71,10 +71,7 @@ def load_official(repo: Path) -> types.ModuleType:
              ".cuda()": "", "768": str(D),
              # transformers 5's BertEncoder returns no attention maps (unused here)
              "return out['last_hidden_state'], out['attentions']": "return out['last_hidden_state'], None"}
-    for a, b in edits.items():
-        if a not in src:
-            raise SystemExit(f"official model.py changed: {a!r} not found")
-        src = src.replace(a, b)
+    src = patched(src, edits, "model.py")
     model = types.ModuleType("violet_model")
     exec(compile(src, "model.py", "exec"), model.__dict__)
     return model
