@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, QAClassifier
+from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import save_state_dict
 from hosts.mcq import Mlp, PatchEmbed, merge_heads, read_pickled_checkpoint, split_heads, state_from_checkpoint
@@ -469,14 +469,6 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return out, dropped
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
-def _heads(d: int) -> int:
-    return d // 64 if d >= 64 else max(1, d // 16)
-
-
 def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     """Sizes read off a host-named All-in-one state dict (heads: width / 64, or width / 16 below 64)."""
     try:
@@ -489,11 +481,13 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     except KeyError as err:
         raise CheckpointError(f"not an All-in-one checkpoint: no {err.args[0]}") from err
     d = int(words.shape[1])
-    text = BertConfig(vocab_size=int(words.shape[0]), hidden_size=d, num_hidden_layers=_count(state,
-                      "transformer.blocks."), num_attention_heads=_heads(d), intermediate_size=int(fc1.shape[0]),
+    text = BertConfig(vocab_size=int(words.shape[0]), hidden_size=d,
+                      num_hidden_layers=count_indexed(state, "transformer.blocks."),
+                      num_attention_heads=heads_for_width(d), intermediate_size=int(fc1.shape[0]),
                       max_position_embeddings=int(positions.shape[0]))
     p = int(patch.shape[-1])
-    cfg: dict[str, Any] = dict(text_config=text, depth=_count(state, "transformer.blocks."), heads=_heads(d),
+    cfg: dict[str, Any] = dict(text_config=text, depth=count_indexed(state, "transformer.blocks."),
+                               heads=heads_for_width(d),
                                mlp_hidden=int(fc1.shape[0]), patch_size=p,
                                resolution=int(round(math.sqrt(pos.shape[1] - 1))) * p,
                                num_frames=int(temporal.shape[1]),
@@ -502,7 +496,7 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
         cfg["shared_dim"] = int(state["txt_proj.weight"].shape[0])
     if "vqa_classifier.4.weight" in state:
         cfg["qa_labels"] = int(state["vqa_classifier.4.weight"].shape[0])
-    if (n := _count(state, "caption_decoder.lm.bert.encoder.layer.")) > 0:
+    if (n := count_indexed(state, "caption_decoder.lm.bert.encoder.layer.")) > 0:
         cfg["decoder_layers"] = n
     return cfg
 

@@ -38,7 +38,6 @@ Shapes: ``B`` batch, ``T`` frames, ``T'`` tubelets (``ceil(T / 2)``), ``S`` spat
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,7 @@ from hosts.bert import (
 )
 from hosts.bert.decoder import DECODER_LAYERS
 from hosts.bert.heads import symmetric_nce
+from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm, video_token_maps
@@ -354,23 +354,6 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return out, dropped
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
-def _heads(width: int) -> int:
-    return max(1, width // 64) if width >= 64 else max(1, width // 16)
-
-
-def _window(table: int, index: int) -> tuple[int, int, int]:
-    """The (t, h, w) window (h = w) whose bias table has ``table`` rows and index ``index`` tokens."""
-    for wt in range(1, 33):
-        for wh in range(1, 33):
-            if wt * wh * wh == index and (2 * wt - 1) * (2 * wh - 1) ** 2 == table:
-                return (wt, wh, wh)
-    raise CheckpointError(f"cannot infer the Video Swin window from a bias table of {table} rows")
-
-
 def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     """Architecture sizes read off a host-named state dict (text BERT, Video Swin, cross encoder, heads)."""
     try:
@@ -384,12 +367,12 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     except KeyError as err:
         raise CheckpointError(f"not a Clover checkpoint: no {err.args[0]}") from err
     d = words.shape[1]
-    stages = _count(state, "backbone.layers.")
-    depths = tuple(_count(state, f"backbone.layers.{i}.blocks.") for i in range(stages))
+    stages = count_indexed(state, "backbone.layers.")
+    depths = tuple(count_indexed(state, f"backbone.layers.{i}.blocks.") for i in range(stages))
     heads = tuple(int(state[f"backbone.layers.{i}.blocks.0.attn.relative_position_bias_table"].shape[1])
                   for i in range(stages))
-    text = bert_config(dict(hidden_size=d, num_hidden_layers=_count(state, "text_backbone.bert.encoder.layer."),
-                            num_attention_heads=_heads(d), intermediate_size=inter.shape[0],
+    text = bert_config(dict(hidden_size=d, num_hidden_layers=count_indexed(state, "text_backbone.bert.encoder.layer."),
+                            num_attention_heads=heads_for_width(d), intermediate_size=inter.shape[0],
                             max_position_embeddings=state[
                                 "text_backbone.bert.embeddings.position_embeddings.weight"].shape[0]),
                        vocab_size=words.shape[0])
@@ -397,12 +380,12 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     tube, ph = int(patch.shape[2]), int(patch.shape[3])
     cfg: dict[str, Any] = dict(
         text_config=text, swin=dict(embed_dim=int(patch.shape[0]), depths=depths, num_heads=heads),
-        window=_window(int(table.shape[0]), int(index.shape[0])),
-        cross_layers=_count(state, "multimodal_backbone.bert_encoder.layer."),
+        window=swin_window(int(table.shape[0]), int(index.shape[0])),
+        cross_layers=count_indexed(state, "multimodal_backbone.bert_encoder.layer."),
         resolution=side * ph * 2 ** (stages - 1), num_frames=int(tempo.shape[1]) * tube)
     if "qa_head.vqa_classifier.4.weight" in state:
         cfg["qa_labels"] = int(state["qa_head.vqa_classifier.4.weight"].shape[0])
-    if (n := _count(state, "caption_decoder.lm.bert.encoder.layer.")) > 0:
+    if (n := count_indexed(state, "caption_decoder.lm.bert.encoder.layer.")) > 0:
         cfg["decoder_layers"] = n
     return cfg
 

@@ -41,7 +41,6 @@ Shapes: ``B`` batch, ``T`` frames, ``n`` clips, ``k`` frames per clip, ``h x w``
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, 
 from hosts.bert import CaptionDecoder, bert_config, run_layers
 from hosts.bert.decoder import DECODER_LAYERS
 from hosts.bert.heads import symmetric_nce
+from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm
@@ -539,10 +539,6 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return out, dropped
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
 def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     """Sizes read off a host-named HD-VILA state dict."""
     try:
@@ -552,17 +548,17 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     except KeyError as err:
         raise CheckpointError(f"not an HD-VILA checkpoint: no {err.args[0]}") from err
     d = words.shape[1]
-    heads = d // 64 if d >= 64 else max(1, d // 16)
-    cfg = bert_config(dict(hidden_size=d, num_hidden_layers=_count(state, "transformer.bert.encoder.layer."),
+    heads = heads_for_width(d)
+    cfg = bert_config(dict(hidden_size=d, num_hidden_layers=count_indexed(state, "transformer.bert.encoder.layer."),
                            num_attention_heads=heads, intermediate_size=inter.shape[0],
                            max_position_embeddings=state["transformer.bert.embeddings.position_embeddings.weight"]
                            .shape[0]), vocab_size=words.shape[0])
     out = dict(config=cfg, resnet_base=int(base),
-               resnet_blocks=tuple(_count(state, f"cnn.layer{i}.") for i in range(1, 5)),
-               timesformer_depth=_count(state, "timesformer.blocks."), timesformer_heads=heads)
+               resnet_blocks=tuple(count_indexed(state, f"cnn.layer{i}.") for i in range(1, 5)),
+               timesformer_depth=count_indexed(state, "timesformer.blocks."), timesformer_heads=heads)
     if "transformer.classifier.2.weight" in state:
         out["num_labels"] = int(state["transformer.classifier.2.weight"].shape[0])
-    if (n := _count(state, "caption_decoder.lm.bert.encoder.layer.")) > 0:
+    if (n := count_indexed(state, "caption_decoder.lm.bert.encoder.layer.")) > 0:
         out["decoder_layers"] = n
     return out
 

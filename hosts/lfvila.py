@@ -50,6 +50,7 @@ from transformers import BertConfig, BertModel
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import bert_config, swin_from_official
+from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CapabilityError, CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm
@@ -425,10 +426,6 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return swin_from_official(out), dropped
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
 def infer_config(state: dict[str, Tensor], named: dict[str, Any]) -> dict[str, Any]:
     """Sizes read off a host-named LF-VILA state dict (stage count, depths, widths, heads, windows, BERT)."""
     try:
@@ -438,8 +435,8 @@ def infer_config(state: dict[str, Tensor], named: dict[str, Any]) -> dict[str, A
     except KeyError as err:
         raise CheckpointError(f"not an LF-VILA checkpoint: no {err.args[0]}") from err
     d = words.shape[1]
-    n = _count(state, "video_encoder.layers.")
-    depths = tuple(_count(state, f"video_encoder.layers.{i}.blocks.") for i in range(n))
+    n = count_indexed(state, "video_encoder.layers.")
+    depths = tuple(count_indexed(state, f"video_encoder.layers.{i}.blocks.") for i in range(n))
     tables = [state[f"video_encoder.layers.{i}.blocks.0.attn.relative_position_bias_table"] for i in range(n)]
     widths = [int(state[f"video_encoder.layers.{i}.blocks.0.norm1.weight"].shape[0]) for i in range(n)]
     embed = int(patch.shape[0])
@@ -449,8 +446,8 @@ def infer_config(state: dict[str, Tensor], named: dict[str, Any]) -> dict[str, A
                 heads=tuple(int(tb.shape[1]) for tb in tables),
                 stages=tuple((w // embed).bit_length() - 1 for w in widths), downsample=merged,
                 windows=windows, local_window=named["swin"]["local_window"])
-    heads = d // 64 if d >= 64 else max(1, d // 16)
-    cfg = bert_config(dict(hidden_size=d, num_hidden_layers=_count(state, "text_encoder.bert.encoder.layer."),
+    heads = heads_for_width(d)
+    cfg = bert_config(dict(hidden_size=d, num_hidden_layers=count_indexed(state, "text_encoder.bert.encoder.layer."),
                            num_attention_heads=heads, intermediate_size=inter.shape[0],
                            max_position_embeddings=state["text_encoder.bert.embeddings.position_embeddings.weight"]
                            .shape[0]), vocab_size=words.shape[0])

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from transformers import DistilBertConfig, DistilBertModel
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
+from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict, save_state_dict
 from hosts.pooling import l2norm, masked_mean, video_token_maps
@@ -484,14 +485,6 @@ def to_host_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
-def _heads(d: int) -> int:
-    return d // 64 if d >= 64 else max(1, d // 16)
-
-
 def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     """Sizes read off a host-named MCQ state dict (heads: width / 64, or width / 16 below 64)."""
     try:
@@ -504,12 +497,13 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
         raise CheckpointError(f"not an MCQ checkpoint: no {err.args[0]}") from err
     d = int(words.shape[1])
     positions = state["text_model.embeddings.position_embeddings.weight"]
-    text = DistilBertConfig(vocab_size=int(words.shape[0]), dim=d, n_heads=_heads(d), hidden_dim=int(lin1.shape[0]),
-                            n_layers=_count(state, "text_model.transformer.layer."),
+    text = DistilBertConfig(vocab_size=int(words.shape[0]), dim=d, n_heads=heads_for_width(d),
+                            hidden_dim=int(lin1.shape[0]),
+                            n_layers=count_indexed(state, "text_model.transformer.layer."),
                             max_position_embeddings=int(positions.shape[0]))
     p = int(patch.shape[-1])
-    return dict(text_config=text, embed_dim=int(patch.shape[0]), depth=_count(state, "video_model.blocks."),
-                num_heads=_heads(int(patch.shape[0])), patch_size=p,
+    return dict(text_config=text, embed_dim=int(patch.shape[0]), depth=count_indexed(state, "video_model.blocks."),
+                num_heads=heads_for_width(int(patch.shape[0])), patch_size=p,
                 resolution=int(round(math.sqrt(pos.shape[1] - 1))) * p, projection_dim=int(proj.shape[0]))
 
 

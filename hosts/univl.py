@@ -45,6 +45,7 @@ from transformers.models.bert.modeling_bert import BertEncoder, BertPooler
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, expand_tubes, run_layers
 from hosts.bert.s3d import S3D, s3d_from_official
+from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm
@@ -308,10 +309,6 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return out, dropped
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
 def build_univl(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *, tokenizer: Any = None,
                 s3d_checkpoint: str | Path | None = None, size: str = "base", clip_len: int | None = None,
                 num_frames: int | None = None, max_words: int | None = None, bert_heads: int | None = None,
@@ -348,17 +345,17 @@ def build_univl(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, 
         except KeyError as err:
             raise CheckpointError(f"{checkpoint}: not a UniVL checkpoint: no {err.args[0]}") from None
         d = words.shape[1]
-        config = bert_config(dict(hidden_size=d, num_hidden_layers=_count(state, "bert.encoder.layer."),
-                                  num_attention_heads=bert_heads or (d // 64 if d >= 64 else max(1, d // 16)),
+        config = bert_config(dict(hidden_size=d, num_hidden_layers=count_indexed(state, "bert.encoder.layer."),
+                                  num_attention_heads=bert_heads or heads_for_width(d),
                                   intermediate_size=inter.shape[0],
                                   max_position_embeddings=state["bert.embeddings.position_embeddings.weight"].shape[0]),
                              vocab_size=words.shape[0])
-        named.update(visual_layers=_count(state, "visual.encoder.layer."),
-                     cross_layers=_count(state, "cross.encoder.layer."),
+        named.update(visual_layers=count_indexed(state, "visual.encoder.layer."),
+                     cross_layers=count_indexed(state, "cross.encoder.layer."),
                      visual_positions=state["visual.embeddings.position_embeddings.weight"].shape[0],
                      cross_positions=state.get("cross.embeddings.position_embeddings.weight",
                                                torch.zeros(1024)).shape[0],
-                     decoder_layers=_count(state, "decoder.lm.bert.encoder.layer.") or named["decoder_layers"])
+                     decoder_layers=count_indexed(state, "decoder.lm.bert.encoder.layer.") or named["decoder_layers"])
     else:
         config = bert_config(named["bert"], vocab_size=len(tok))
     config._attn_implementation = config._attn_implementation or "sdpa"

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from transformers import BertConfig, BertModel
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import bert_config, expand_tubes, run_layers
 from hosts.bert.s3d import S3D, s3d_from_official
+from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict, save_state_dict
 from hosts.spec import HostSpec, WeightTag, register_host
@@ -250,10 +250,6 @@ def to_host_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
 def build_videoclip(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *, tokenizer: Any = None,
                     s3d_checkpoint: str | Path | None = None, size: str = "base", clip_len: int | None = None,
                     num_frames: int | None = None, max_words: int | None = None, max_video_len: int | None = None,
@@ -291,13 +287,13 @@ def build_videoclip(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | No
         except KeyError as err:
             raise CheckpointError(f"{checkpoint}: not a VideoCLIP checkpoint: no {err.args[0]}") from None
         d = words.shape[1]
-        config = bert_config(dict(hidden_size=d, num_hidden_layers=_count(state, "text_encoder.encoder.layer."),
-                                  num_attention_heads=bert_heads or (d // 64 if d >= 64 else max(1, d // 16)),
+        config = bert_config(dict(hidden_size=d, num_hidden_layers=count_indexed(state, "text_encoder.encoder.layer."),
+                                  num_attention_heads=bert_heads or heads_for_width(d),
                                   intermediate_size=inter.shape[0],
                                   max_position_embeddings=state[
                                       "text_encoder.embeddings.position_embeddings.weight"].shape[0]),
                              vocab_size=words.shape[0])
-        named["video_layers"] = _count(state, "video_encoder.bert.encoder.layer.")
+        named["video_layers"] = count_indexed(state, "video_encoder.bert.encoder.layer.")
     else:
         config = bert_config(named["bert"], vocab_size=len(tok))
     config._attn_implementation = config._attn_implementation or "sdpa"

@@ -35,7 +35,6 @@ Shapes: ``B`` batch, ``T`` frames, ``h x w`` Swin output grid, ``L`` text tokens
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import VideoSwin3D, bert_config, run_layers, swin_from_official
+from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.errors import CapabilityError, CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm, video_token_maps
@@ -272,18 +272,6 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return swin_from_official(out), dropped
 
 
-def _count(state: dict[str, Tensor], prefix: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
-
-
-def _window(table: int, index: int) -> tuple[int, int, int]:
-    for wt in range(1, 33):
-        for wh in range(1, 33):
-            if wt * wh * wh == index and (2 * wt - 1) * (2 * wh - 1) ** 2 == table:
-                return (wt, wh, wh)
-    raise CheckpointError(f"cannot infer the Video Swin window from a bias table of {table} rows")
-
-
 def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     """Sizes read off a host-named VIOLET state dict."""
     try:
@@ -296,17 +284,17 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
     except KeyError as err:
         raise CheckpointError(f"not a VIOLET checkpoint: no {err.args[0]}") from err
     d = words.shape[1]
-    stages = _count(state, "enc_img.swin.layers.")
-    depths = tuple(_count(state, f"enc_img.swin.layers.{i}.blocks.") for i in range(stages))
+    stages = count_indexed(state, "enc_img.swin.layers.")
+    depths = tuple(count_indexed(state, f"enc_img.swin.layers.{i}.blocks.") for i in range(stages))
     heads = tuple(int(state[f"enc_img.swin.layers.{i}.blocks.0.attn.relative_position_bias_table"].shape[1])
                   for i in range(stages))
-    cfg = bert_config(dict(hidden_size=d, num_hidden_layers=_count(state, "trsfr.layer."),
-                           num_attention_heads=max(1, d // 64) if d >= 64 else max(1, d // 16),
+    cfg = bert_config(dict(hidden_size=d, num_hidden_layers=count_indexed(state, "trsfr.layer."),
+                           num_attention_heads=heads_for_width(d),
                            intermediate_size=inter.shape[0],
                            max_position_embeddings=state["enc_txt.emb_txt.position_embeddings.weight"].shape[0]),
                       vocab_size=words.shape[0])
     return dict(config=cfg, swin=dict(embed_dim=int(patch.shape[0]), depths=depths, num_heads=heads),
-                window=_window(int(table.shape[0]), int(index.shape[0])), fc_outputs=int(fc.shape[0]))
+                window=swin_window(int(table.shape[0]), int(index.shape[0])), fc_outputs=int(fc.shape[0]))
 
 
 def build_violet(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, *, tokenizer: Any = None,

@@ -12,6 +12,8 @@ the parameter names the official checkpoints use, so a host file only says what 
 * :mod:`hosts.bert.decoder`: the caption decoder head for encoder-only hosts (a small BERT decoder with
   cross-attention to the host's cross-modal tokens, trained in fine-tuning).
 * :mod:`hosts.bert.s3d`: the HowTo100M S3D-G feature extractor (UniVL's 1024-d, VideoCLIP's 512-d features).
+* :mod:`hosts.bert.sizes`: sizes read off a state dict for ``infer_config`` (numbered blocks, heads of a width,
+  Video Swin windows).
 """
 
 from __future__ import annotations
