@@ -65,6 +65,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, QAClassifier
+from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import save_state_dict
@@ -388,16 +389,9 @@ class AllInOneHost(Host):
                       frame_times: Tensor | None = None) -> Tensor:
         """Official ``compute_multiple_choice``: ``rank_output(cls_feats)`` of (video, "question option") (ragged:
         ``-inf``)."""
-        k = max(len(o) for o in options)
-        rows = [i for i, opts in enumerate(options) for _ in opts]
-        texts = [f"{q} {o}".strip() for q, opts in zip(questions, options) for o in opts]
+        rows, texts = option_texts(questions, options)
         s = self.rank_output(self.joint(video[rows], texts)).squeeze(-1)
-        scores = torch.full((len(options), k), float("-inf"), device=s.device, dtype=s.dtype)
-        i = 0
-        for r, opts in enumerate(options):
-            scores[r, :len(opts)] = s[i:i + len(opts)]
-            i += len(opts)
-        return scores
+        return pad_option_scores(s, options)
 
     def _caption_memory(self, video: Tensor, prompts: list[str] | None) -> tuple[Tensor, Tensor]:
         """Frame-averaged fused states of (video, prompt or empty text) and their mask (decoder memory)."""

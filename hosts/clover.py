@@ -61,7 +61,7 @@ from hosts.bert import (
     swin_from_official,
 )
 from hosts.bert.decoder import DECODER_LAYERS
-from hosts.bert.heads import symmetric_nce
+from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
@@ -257,16 +257,10 @@ class CloverHost(Host):
                       frame_times: Tensor | None = None) -> Tensor:
         """Multiple choice by retrieval similarity of the video and ``"question option"`` (the official MSR-VTT
         multiple-choice protocol, ``separate_test=True``); ragged rows are padded with ``-inf``."""
-        k = max(len(o) for o in options)
-        texts = [f"{q} {o}".strip() for q, opts in zip(questions, options) for o in opts]
+        _, texts = option_texts(questions, options)
         t = self.encode_text(texts)
         v = self.encode_video(video, frame_times)
-        scores = torch.full((len(options), k), float("-inf"), device=v.device, dtype=v.dtype)
-        i = 0
-        for row, opts in enumerate(options):
-            scores[row, :len(opts)] = t[i:i + len(opts)] @ v[row]
-            i += len(opts)
-        return scores
+        return option_similarities(t, v, options)
 
     def _caption_memory(self, video: Tensor, prompts: list[str] | None) -> tuple[Tensor, Tensor]:
         texts = prompts if prompts is not None else [""] * video.shape[0]

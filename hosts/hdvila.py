@@ -54,7 +54,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, run_layers
 from hosts.bert.decoder import DECODER_LAYERS
-from hosts.bert.heads import symmetric_nce
+from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
@@ -453,15 +453,9 @@ class HDVILAHost(Host):
         """Official MSR-VTT MC rule: similarity of the video feature with each "question option" text feature
         (ragged option lists padded with ``-inf``)."""
         v = self.encode_video(video)
-        k = max(len(o) for o in options)
-        texts = [f"{q} {o}".strip() for q, opts in zip(questions, options) for o in opts]
+        _, texts = option_texts(questions, options)
         t = self.encode_text(texts)
-        scores = torch.full((len(options), k), float("-inf"), device=v.device, dtype=v.dtype)
-        i = 0
-        for r, opts in enumerate(options):
-            scores[r, :len(opts)] = t[i:i + len(opts)] @ v[r]
-            i += len(opts)
-        return scores
+        return option_similarities(t, v, options)
 
     def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
         memory, mmask = self._memory(video, None)

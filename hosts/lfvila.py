@@ -50,6 +50,7 @@ from transformers import BertConfig, BertModel
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import bert_config, swin_from_official
+from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CapabilityError, CheckpointError
 from hosts.io import load_state_dict
@@ -358,16 +359,9 @@ class LFVILAHost(Host):
         if head.out_features != 1:
             raise CapabilityError(f"this LF-VILA checkpoint's classifier has {head.out_features} outputs (an "
                                   "open-ended QA head); multiple choice needs a 1-output classifier")
-        k = max(len(o) for o in options)
-        rows = [i for i, opts in enumerate(options) for _ in opts]
-        texts = [f"{q} {o}".strip() for q, opts in zip(questions, options) for o in opts]
+        rows, texts = option_texts(questions, options)
         s = head(self._joint(video[rows], texts)).squeeze(-1)
-        scores = torch.full((len(options), k), float("-inf"), device=s.device, dtype=s.dtype)
-        i = 0
-        for r, opts in enumerate(options):
-            scores[r, :len(opts)] = s[i:i + len(opts)]
-            i += len(opts)
-        return scores
+        return pad_option_scores(s, options)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:

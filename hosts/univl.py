@@ -31,7 +31,6 @@ Shapes: ``B`` batch, ``T`` frames, ``C`` clips, ``L`` text tokens, ``d`` width.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from transformers.models.bert.modeling_bert import BertEncoder, BertPooler
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, expand_tubes, run_layers
-from hosts.bert.s3d import S3D, s3d_from_official
+from hosts.bert.s3d import S3D, s3d_from_official, s3d_per_clip
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
@@ -171,13 +170,7 @@ class UniVLHost(Host):
         if self.s3d is None:
             raise CheckpointError("univl was built without S3D: pass host.options.s3d_checkpoint=PATH "
                                   "(s3d_howto100m.pth) to run on pixels")
-        b, t = video.shape[:2]
-        c = math.ceil(t / self.clip_len)
-        pad = c * self.clip_len - t
-        if pad:
-            video = torch.cat([video, video[:, -1:].expand(-1, pad, -1, -1, -1)], 1)
-        clips = video.reshape(b * c, self.clip_len, *video.shape[2:]).transpose(1, 2)
-        return self.s3d(clips)["mixed_5c"].view(b, c, -1)
+        return s3d_per_clip(self.s3d, video, self.clip_len, "mixed_5c")
 
     def visual_states(self, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """S3D features ``[B, C, 1024]`` -> (visual last, first-layer, mask)."""

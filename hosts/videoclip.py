@@ -34,7 +34,6 @@ Shapes: ``B`` batch, ``T`` frames, ``F`` clips / video tokens, ``L`` text tokens
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,8 @@ from transformers import BertConfig, BertModel
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import bert_config, expand_tubes, run_layers
-from hosts.bert.s3d import S3D, s3d_from_official
+from hosts.bert.heads import option_similarities, option_texts
+from hosts.bert.s3d import S3D, s3d_from_official, s3d_per_clip
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict, save_state_dict
@@ -170,13 +170,7 @@ class VideoCLIPHost(Host):
         if self.s3d is None:
             raise CheckpointError("videoclip was built without S3D: pass host.options.s3d_checkpoint=PATH "
                                   "(s3d_howto100m.pth) to run on pixels")
-        b, t = video.shape[:2]
-        c = math.ceil(t / self.clip_len)
-        pad = c * self.clip_len - t
-        if pad:
-            video = torch.cat([video, video[:, -1:].expand(-1, pad, -1, -1, -1)], 1)
-        clips = video.reshape(b * c, self.clip_len, *video.shape[2:]).transpose(1, 2)
-        return self.s3d(clips)["video_embedding"].view(b, c, -1)
+        return s3d_per_clip(self.s3d, video, self.clip_len, "video_embedding")
 
     def video_states(self, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         vmask = torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device)
@@ -194,15 +188,9 @@ class VideoCLIPHost(Host):
     def score_options(self, video: Tensor, questions: list[str], options: list[list[str]],
                       frame_times: Tensor | None = None) -> Tensor:
         """``QAPredictor``: similarity of the video with "question option" (ragged rows padded with ``-inf``)."""
-        k = max(len(o) for o in options)
-        t = self.encode_text([f"{q} {o}".strip() for q, opts in zip(questions, options) for o in opts])
+        t = self.encode_text(option_texts(questions, options)[1])
         v = self.encode_video(video, frame_times)
-        scores = torch.full((len(options), k), float("-inf"), device=v.device, dtype=v.dtype)
-        i = 0
-        for row, opts in enumerate(options):
-            scores[row, :len(opts)] = t[i:i + len(opts)] @ v[row]
-            i += len(opts)
-        return scores
+        return option_similarities(t, v, options)
 
     def encode_joint(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
         """Non-official open-ended QA input: pooled video times pooled question, elementwise ``[B, d]``."""

@@ -46,6 +46,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import VideoSwin3D, bert_config, run_layers, swin_from_official
+from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.errors import CapabilityError, CheckpointError
 from hosts.io import load_state_dict
@@ -207,16 +208,9 @@ class VioletHost(Host):
     def score_options(self, video: Tensor, questions: list[str], options: list[list[str]],
                       frame_times: Tensor | None = None) -> Tensor:
         """Official ``main_qamc``: ``fc`` score of the cross ``[CLS]`` for "question option" (ragged: ``-inf``)."""
-        k = max(len(o) for o in options)
-        rows = [i for i, opts in enumerate(options) for _ in opts]
-        texts = [f"{q} {o}" for q, opts in zip(questions, options) for o in opts]
+        rows, texts = option_texts(questions, options, strip=False)
         s = self._score_head()(self._joint_cls(video[rows], texts)).squeeze(-1)
-        scores = torch.full((len(options), k), float("-inf"), device=s.device, dtype=s.dtype)
-        i = 0
-        for r, opts in enumerate(options):
-            scores[r, :len(opts)] = s[i:i + len(opts)]
-            i += len(opts)
-        return scores
+        return pad_option_scores(s, options)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:

@@ -83,3 +83,35 @@ def symmetric_nce(text: Tensor, video: Tensor, temperature: float) -> Tensor:
     logits = nce_logits(video, text, temperature)
     target = torch.arange(logits.shape[0], device=logits.device)
     return F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
+
+
+def option_texts(questions: list[str], options: list[list[str]], *, strip: bool = True) -> tuple[list[int], list[str]]:
+    """The multiple-choice inputs flattened option by option: the question (= video) row of each option and its
+    ``"question option"`` text (``strip``: without surrounding spaces, for an empty question)."""
+    rows = [i for i, opts in enumerate(options) for _ in opts]
+    texts = [f"{q} {o}" for q, opts in zip(questions, options) for o in opts]
+    return rows, [t.strip() for t in texts] if strip else texts
+
+
+def pad_option_scores(flat: Tensor, options: list[list[str]]) -> Tensor:
+    """Scores of the flattened options ``[N]`` -> ``[Q, K]`` (``K`` the most options of a question; ragged rows
+    padded with ``-inf``)."""
+    k = max(len(o) for o in options)
+    scores = torch.full((len(options), k), float("-inf"), device=flat.device, dtype=flat.dtype)
+    i = 0
+    for r, opts in enumerate(options):
+        scores[r, :len(opts)] = flat[i:i + len(opts)]
+        i += len(opts)
+    return scores
+
+
+def option_similarities(text: Tensor, video: Tensor, options: list[list[str]]) -> Tensor:
+    """Multiple choice by retrieval similarity: the flattened option texts' features ``[N, d]`` dotted with their
+    question's video feature ``video[q]`` (``[Q, d]``) -> ``[Q, K]``, ragged rows padded with ``-inf``."""
+    k = max(len(o) for o in options)
+    scores = torch.full((len(options), k), float("-inf"), device=video.device, dtype=video.dtype)
+    i = 0
+    for r, opts in enumerate(options):
+        scores[r, :len(opts)] = text[i:i + len(opts)] @ video[r]
+        i += len(opts)
+    return scores

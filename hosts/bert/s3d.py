@@ -15,6 +15,7 @@ Input: ``[B, 3, T, H, W]`` RGB in [0, 1] (the official extractor feeds 16 frames
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -139,3 +140,16 @@ def s3d_from_official(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """``s3d_howto100m.pth`` -> :class:`S3D` names: the word-embedding text branch (``text_module.*``) is dropped;
     every other key is the same."""
     return {k: v for k, v in state.items() if not k.startswith("text_module.")}
+
+
+def s3d_per_clip(s3d: S3D, video: Tensor, clip_len: int, output: str) -> Tensor:
+    """``[B, T, 3, H, W]`` frames -> the S3D ``output`` (``mixed_5c`` or ``video_embedding``) of each clip of
+    ``clip_len`` frames ``[B, C, D]`` (``C = ceil(T / clip_len)``, the last clip padded by repeating its final
+    frame)."""
+    b, t = video.shape[:2]
+    c = math.ceil(t / clip_len)
+    pad = c * clip_len - t
+    if pad:
+        video = torch.cat([video, video[:, -1:].expand(-1, pad, -1, -1, -1)], 1)
+    clips = video.reshape(b * c, clip_len, *video.shape[2:]).transpose(1, 2)
+    return s3d(clips)[output].view(b, c, -1)
