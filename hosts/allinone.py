@@ -65,6 +65,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, QAClassifier
+from hosts.bert.core import split_official_state
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CheckpointError
@@ -451,15 +452,7 @@ class AllInOneHost(Host):
 def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """Official Lightning ``state_dict`` (or own) -> host names (the same names; ``position_ids`` /
     ``token_type_ids`` buffers removed; pre-training heads dropped and returned)."""
-    out, dropped = {}, []
-    for k, v in state.items():
-        k = k[len("module."):] if k.startswith("module.") else k
-        if k.endswith(("position_ids", "token_type_ids")):
-            continue
-        if k.startswith(PRETRAIN_ONLY):
-            dropped.append(k)
-            continue
-        out[k] = v
+    out, dropped = split_official_state(state, PRETRAIN_ONLY)
     return out, dropped
 
 

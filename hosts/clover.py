@@ -60,6 +60,7 @@ from hosts.bert import (
     run_layers,
     swin_from_official,
 )
+from hosts.bert.core import split_official_state
 from hosts.bert.decoder import DECODER_LAYERS
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
@@ -334,15 +335,7 @@ def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     Returns the mapped state and the dropped pre-training-only keys. The only renames are the Video Swin block
     MLPs (``mlp.fc1``/``mlp.fc2`` -> torchvision's ``mlp.0``/``mlp.3``); ``module.`` prefixes (DataParallel)
     and the ``position_ids`` buffers older transformers saved are removed."""
-    out, dropped = {}, []
-    for k, v in state.items():
-        k = k[len("module."):] if k.startswith("module.") else k
-        if k.endswith("position_ids") or k.endswith("token_type_ids"):
-            continue
-        if k.startswith(PRETRAIN_ONLY):
-            dropped.append(k)
-            continue
-        out[k] = v
+    out, dropped = split_official_state(state, PRETRAIN_ONLY)
     backbone = swin_from_official({k: v for k, v in out.items() if k.startswith("backbone.")})
     out = {**{k: v for k, v in out.items() if not k.startswith("backbone.")}, **backbone}
     return out, dropped

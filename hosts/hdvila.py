@@ -53,6 +53,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, 
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, run_layers
+from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
 from hosts.bert.decoder import DECODER_LAYERS
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width
@@ -521,15 +522,7 @@ class HDVILAHost(Host):
 def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """Official (or own) state -> host names: ``module.`` prefixes, ``position_ids`` buffers and BatchNorm
     ``num_batches_tracked`` removed; pre-training heads (``transformer.cls.*``) dropped and returned."""
-    out, dropped = {}, []
-    for k, v in state.items():
-        k = k[len("module."):] if k.startswith("module.") else k
-        if k.endswith(("position_ids", "token_type_ids", "num_batches_tracked")):
-            continue
-        if k.startswith(PRETRAIN_ONLY):
-            dropped.append(k)
-            continue
-        out[k] = v
+    out, dropped = split_official_state(state, PRETRAIN_ONLY, (*BUFFERS_NOT_LOADED, "num_batches_tracked"))
     return out, dropped
 
 

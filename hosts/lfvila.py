@@ -50,6 +50,7 @@ from transformers import BertConfig, BertModel
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import bert_config, swin_from_official
+from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.errors import CapabilityError, CheckpointError
@@ -408,15 +409,7 @@ class LFVILAHost(Host):
 def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """Official (or own) state -> host names: ``module.`` and buffers removed, Video Swin MLP renamed, pre-training
     heads dropped and returned."""
-    out, dropped = {}, []
-    for k, v in state.items():
-        k = k[len("module."):] if k.startswith("module.") else k
-        if k.endswith(("position_ids", "token_type_ids", "relative_position_index")):
-            continue
-        if k.startswith(PRETRAIN_ONLY):
-            dropped.append(k)
-            continue
-        out[k] = v
+    out, dropped = split_official_state(state, PRETRAIN_ONLY, (*BUFFERS_NOT_LOADED, "relative_position_index"))
     return swin_from_official(out), dropped
 
 

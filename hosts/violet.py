@@ -46,6 +46,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import VideoSwin3D, bert_config, run_layers, swin_from_official
+from hosts.bert.core import split_official_state
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.errors import CapabilityError, CheckpointError
@@ -254,15 +255,7 @@ class VioletHost(Host):
 def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """Official or own state -> host names (Swin MLP rename; ``module.`` / ``position_ids`` removed;
     pre-training heads dropped and returned)."""
-    out, dropped = {}, []
-    for k, v in state.items():
-        k = k[len("module."):] if k.startswith("module.") else k
-        if k.endswith(("position_ids", "token_type_ids")):
-            continue
-        if k.startswith(PRETRAIN_ONLY):
-            dropped.append(k)
-            continue
-        out[k] = v
+    out, dropped = split_official_state(state, PRETRAIN_ONLY)
     return swin_from_official(out), dropped
 
 

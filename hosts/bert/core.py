@@ -78,6 +78,26 @@ def strip_position_ids(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v for k, v in state.items() if not k.endswith("position_ids")}
 
 
+BUFFERS_NOT_LOADED = ("position_ids", "token_type_ids")
+
+
+def split_official_state(state: dict[str, Tensor], pretrain_only: str | tuple[str, ...],
+                         skip: tuple[str, ...] = BUFFERS_NOT_LOADED) -> tuple[dict[str, Tensor], list[str]]:
+    """An official (or own) state dict -> (the keys a host loads, the pre-training-only keys it drops): the
+    ``module.`` prefix of DataParallel removed, keys ending in ``skip`` (buffers the host rebuilds, e.g. the
+    ``position_ids`` older transformers saved) left out, keys starting with ``pretrain_only`` returned apart."""
+    out, dropped = {}, []
+    for k, v in state.items():
+        k = k[len("module."):] if k.startswith("module.") else k
+        if k.endswith(skip):
+            continue
+        if k.startswith(pretrain_only):
+            dropped.append(k)
+            continue
+        out[k] = v
+    return out, dropped
+
+
 class BertTextEncoder(nn.Module):
     """A BERT text encoder: ``bert`` is a ``transformers.BertModel`` (keys ``bert.embeddings.*``,
     ``bert.encoder.layer.N.*``, ``bert.pooler.dense``), as in Clover's ``text_backbone``, UniVL's ``bert``,

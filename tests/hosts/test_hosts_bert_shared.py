@@ -47,3 +47,15 @@ def test_s3d_clips_pad_with_the_last_frame():
     assert out.shape == (2, 3, 2) and seen[0].shape == (6, 3, 2, 4, 4)
     assert torch.equal(seen[0][2, :, 0], video[0, 4]) and torch.equal(seen[0][2, :, 1], video[0, 4])  # padded
     assert torch.equal(seen[0][3, :, 0], video[1, 0])
+
+
+def test_split_official_state():
+    from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
+
+    t = torch.zeros(1)
+    state = {"module.a.weight": t, "b.embeddings.position_ids": t, "b.token_type_ids": t, "cls.head": t,
+             "bn.num_batches_tracked": t}
+    out, dropped = split_official_state(state, ("cls.",))
+    assert set(out) == {"a.weight", "bn.num_batches_tracked"} and dropped == ["cls.head"]
+    out, _ = split_official_state(state, "cls.", (*BUFFERS_NOT_LOADED, "num_batches_tracked"))
+    assert set(out) == {"a.weight"}
