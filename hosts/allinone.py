@@ -68,6 +68,7 @@ from hosts.bert import CaptionDecoder, QAClassifier
 from hosts.bert.core import split_official_state
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
 from hosts.io import save_state_dict
 from hosts.mcq import Mlp, PatchEmbed, merge_heads, read_pickled_checkpoint, split_heads, state_from_checkpoint
@@ -452,8 +453,7 @@ class AllInOneHost(Host):
 def to_host_state(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """Official Lightning ``state_dict`` (or own) -> host names (the same names; ``position_ids`` /
     ``token_type_ids`` buffers removed; pre-training heads dropped and returned)."""
-    out, dropped = split_official_state(state, PRETRAIN_ONLY)
-    return out, dropped
+    return split_official_state(state, PRETRAIN_ONLY)
 
 
 def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
@@ -489,13 +489,8 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
 
 
 def _checkpoint_file(path: Path) -> Path:
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.ckpt"))
-        if not files:
-            raise CheckpointError(f"{path}: no all-in-one-base.ckpt / *.ckpt / *.safetensors in the All-in-one "
-                                  "checkpoint directory")
-        return files[0]
-    return path
+    return weight_file_in(path, ("*.safetensors", "*.ckpt"),
+                          "no all-in-one-base.ckpt / *.ckpt / *.safetensors in the All-in-one checkpoint directory")
 
 
 def read_allinone_state(path: Path) -> tuple[dict[str, Tensor], list[str]]:

@@ -39,6 +39,18 @@ def weight_files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
+
+def weight_file_in(path: Path, patterns: tuple[str, ...], missing: str) -> Path:
+    """``path`` itself if it is not a directory; else the first file (sorted by name) of the first of ``patterns``
+    that matches anything in it (the preferred layout first); ``CheckpointError("<path>: <missing>")`` if none."""
+    if not path.is_dir():
+        return path
+    for pattern in patterns:
+        files = sorted(path.glob(pattern))
+        if files:
+            return files[0]
+    raise CheckpointError(f"{path}: {missing}")
+
 def check_checkpoint_path(path: Path, what: str = "checkpoint", source: str = "") -> Path:
     """The checkpoint check shared by hosts and the planner: a file (see :func:`check_file`) or a directory
     (HF layout / official layout) holding at least one weight file, every weight file non-empty and readable.

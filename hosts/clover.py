@@ -64,6 +64,7 @@ from hosts.bert.core import split_official_state
 from hosts.bert.decoder import DECODER_LAYERS
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm, video_token_maps
@@ -398,11 +399,8 @@ def load_clover_state(host: CloverHost, state: dict[str, Tensor], path: Path | N
 
 
 def _read(path: Path) -> dict[str, Tensor]:
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.pth"))
-        if not files:
-            raise CheckpointError(f"{path}: no latest.pth / *.pth / *.safetensors in the Clover checkpoint directory")
-        path = files[0]
+    path = weight_file_in(path, ("*.safetensors", "*.pth"),
+                          "no latest.pth / *.pth / *.safetensors in the Clover checkpoint directory")
     return load_state_dict(path, what="Clover checkpoint", source=SPEC.tags[""].source)
 
 

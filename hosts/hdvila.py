@@ -57,6 +57,7 @@ from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
 from hosts.bert.decoder import DECODER_LAYERS
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm
@@ -576,12 +577,8 @@ def build_hdvila(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None,
                          "(tokenizer.json, vocab.txt); pass host.options.tokenizer=DIR")
     state, dropped = None, []
     if checkpoint is not None:
-        path = checkpoint
-        if path.is_dir():
-            files = sorted(path.glob("*.pt")) + sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-            if not files:
-                raise CheckpointError(f"{path}: no *.pt / *.safetensors / *.bin HD-VILA checkpoint in the directory")
-            path = files[0]
+        path = weight_file_in(checkpoint, ("*.pt", "*.safetensors", "*.bin"),
+                              "no *.pt / *.safetensors / *.bin HD-VILA checkpoint in the directory")
         state, dropped = to_host_state(load_state_dict(path, what="HD-VILA checkpoint", source=SPEC.tags[""].source))
         cfg = infer_config(state)
         if bert_heads:

@@ -53,6 +53,7 @@ from hosts.bert import bert_config, swin_from_official
 from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CapabilityError, CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm
@@ -475,12 +476,8 @@ def build_lfvila(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None,
                 patches=named["patches"], height=named["height"], width=named["width"])
     state, dropped = None, []
     if checkpoint is not None:
-        path = checkpoint
-        if path.is_dir():
-            files = sorted(path.glob("*.bin")) + sorted(path.glob("*.pt")) + sorted(path.glob("*.safetensors"))
-            if not files:
-                raise CheckpointError(f"{path}: no *.bin / *.pt / *.safetensors LF-VILA checkpoint in the directory")
-            path = files[0]
+        path = weight_file_in(checkpoint, ("*.bin", "*.pt", "*.safetensors"),
+                              "no *.bin / *.pt / *.safetensors LF-VILA checkpoint in the directory")
         state, dropped = to_host_state(load_state_dict(path, what="LF-VILA checkpoint", source=SPEC.tags[""].source))
         cfg = {**keep, **infer_config(state, named)}
         if bert_heads:

@@ -52,6 +52,7 @@ from transformers import DistilBertConfig, DistilBertModel
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert.sizes import count_indexed, heads_for_width
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict, save_state_dict
 from hosts.pooling import l2norm, masked_mean, video_token_maps
@@ -508,12 +509,8 @@ def infer_config(state: dict[str, Tensor]) -> dict[str, Any]:
 
 
 def _checkpoint_file(path: Path) -> Path:
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.pth")) or sorted(path.glob("*.pt"))
-        if not files:
-            raise CheckpointError(f"{path}: no MCQ.pth / *.pth / *.safetensors in the MCQ checkpoint directory")
-        return files[0]
-    return path
+    return weight_file_in(path, ("*.safetensors", "*.pth", "*.pt"),
+                          "no MCQ.pth / *.pth / *.safetensors in the MCQ checkpoint directory")
 
 
 def read_mcq_state(path: Path) -> dict[str, Tensor]:

@@ -45,6 +45,7 @@ from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, 
 from hosts.bert import CaptionDecoder, bert_config, expand_tubes, run_layers
 from hosts.bert.s3d import S3D, s3d_from_official, s3d_per_clip
 from hosts.bert.sizes import count_indexed, heads_for_width
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm
@@ -325,12 +326,8 @@ def build_univl(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None, 
                          "(tokenizer.json, vocab.txt); pass host.options.tokenizer=DIR")
     state, dropped = None, []
     if checkpoint is not None:
-        path = checkpoint
-        if path.is_dir():
-            files = sorted(path.glob("*.bin*")) + sorted(path.glob("*.safetensors"))
-            if not files:
-                raise CheckpointError(f"{path}: no univl.pretrained.bin / *.safetensors in the directory")
-            path = files[0]
+        path = weight_file_in(checkpoint, ("*.bin*", "*.safetensors"),
+                              "no univl.pretrained.bin / *.safetensors in the directory")
         state, dropped = to_host_state(load_state_dict(path, what="UniVL checkpoint", source=SPEC.tags[""].source))
         try:
             words = state["bert.embeddings.word_embeddings.weight"]

@@ -48,6 +48,7 @@ from hosts.bert import bert_config, expand_tubes, run_layers
 from hosts.bert.heads import option_similarities, option_texts
 from hosts.bert.s3d import S3D, s3d_from_official, s3d_per_clip
 from hosts.bert.sizes import count_indexed, heads_for_width
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
 from hosts.io import load_state_dict, save_state_dict
 from hosts.spec import HostSpec, WeightTag, register_host
@@ -260,13 +261,8 @@ def build_videoclip(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | No
                          "(tokenizer.json, vocab.txt); pass host.options.tokenizer=DIR")
     state = None
     if checkpoint is not None:
-        path = checkpoint
-        if path.is_dir():
-            files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.pt"))
-            if not files:
-                raise CheckpointError(f"{path}: no videoclip.safetensors in the directory (convert checkpoint_best.pt "
-                                      "with `python -m hosts.videoclip convert`)")
-            path = files[0]
+        path = weight_file_in(checkpoint, ("*.safetensors", "*.pt"), "no videoclip.safetensors in the directory "
+                              "(convert checkpoint_best.pt with `python -m hosts.videoclip convert`)")
         state = to_host_state(load_state_dict(path, what="VideoCLIP checkpoint", source=SPEC.tags[""].source))
         try:
             words = state["text_encoder.embeddings.word_embeddings.weight"]

@@ -49,6 +49,7 @@ from hosts.bert import VideoSwin3D, bert_config, run_layers, swin_from_official
 from hosts.bert.core import split_official_state
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
+from hosts.checkpoints import weight_file_in
 from hosts.errors import CapabilityError, CheckpointError
 from hosts.io import load_state_dict
 from hosts.pooling import l2norm, video_token_maps
@@ -310,12 +311,8 @@ def build_violet(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | None,
     dropped: list[str] = []
     state = None
     if checkpoint is not None:
-        path = checkpoint
-        if path.is_dir():
-            files = sorted(path.glob("*.pt")) + sorted(path.glob("*.safetensors"))
-            if not files:
-                raise CheckpointError(f"{path}: no *.pt / *.safetensors VIOLET checkpoint in the directory")
-            path = files[0]
+        path = weight_file_in(checkpoint, ("*.pt", "*.safetensors"),
+                              "no *.pt / *.safetensors VIOLET checkpoint in the directory")
         state, dropped = to_host_state(load_state_dict(path, what="VIOLET checkpoint", source=SPEC.tags[""].source))
         cfg = infer_config(state)
         if bert_heads:

@@ -59,3 +59,15 @@ def test_split_official_state():
     assert set(out) == {"a.weight", "bn.num_batches_tracked"} and dropped == ["cls.head"]
     out, _ = split_official_state(state, "cls.", (*BUFFERS_NOT_LOADED, "num_batches_tracked"))
     assert set(out) == {"a.weight"}
+
+
+def test_weight_file_in_prefers_the_first_pattern(tmp_path):
+    from hosts.checkpoints import weight_file_in
+
+    assert weight_file_in(tmp_path / "x.pt", ("*.bin",), "unused") == tmp_path / "x.pt"  # a file: itself
+    with pytest.raises(CheckpointError, match=r"holds nothing$"):
+        weight_file_in(tmp_path, ("*.pt",), "holds nothing")
+    for name in ("b.safetensors", "a.safetensors", "z.pt"):
+        (tmp_path / name).write_bytes(b"0")
+    assert weight_file_in(tmp_path, ("*.pt", "*.safetensors"), "-").name == "z.pt"
+    assert weight_file_in(tmp_path, ("*.bin", "*.safetensors"), "-").name == "a.safetensors"
