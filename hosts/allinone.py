@@ -52,7 +52,6 @@ Shapes: ``B`` batch, ``T`` frames, ``n`` patches per frame, ``L`` text tokens, `
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -66,11 +65,12 @@ from transformers.models.bert.modeling_bert import BertEmbeddings
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, QAClassifier
 from hosts.bert.core import split_official_state
+from hosts.bert.decoder import decode_captions
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
-from hosts.io import save_state_dict
+from hosts.io import convert_main, save_state_dict
 from hosts.mcq import Mlp, PatchEmbed, merge_heads, read_pickled_checkpoint, split_heads, state_from_checkpoint
 from hosts.pooling import l2norm
 from hosts.spec import HostSpec, WeightTag, register_host
@@ -415,8 +415,7 @@ class AllInOneHost(Host):
     def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
                  frame_times: Tensor | None = None) -> list[str]:
         memory, mmask = self._caption_memory(video, prompts)
-        ids = self.caption_decoder.generate(memory, mmask, max_new_tokens)
-        return [s.strip() for s in self.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
+        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:
@@ -577,14 +576,8 @@ def build_allinone(spec: HostSpec, tag: WeightTag | None, checkpoint: Path | Non
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m hosts.allinone convert all-in-one-base.ckpt all-in-one-base.safetensors``."""
-    ap = argparse.ArgumentParser(prog="python -m hosts.allinone", description="All-in-one checkpoint tools")
-    sub = ap.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="official Lightning .ckpt -> safetensors in host names (one-off, offline)")
-    conv.add_argument("src", type=Path)
-    conv.add_argument("dst", type=Path)
-    args = ap.parse_args(argv)
-    state = convert_checkpoint(args.src, args.dst)
-    print(f"wrote {args.dst}: {len(state)} tensors")
+    convert_main("allinone", "All-in-one checkpoint tools",
+                 "official Lightning .ckpt -> safetensors in host names (one-off, offline)", convert_checkpoint, argv)
 
 
 if __name__ == "__main__":

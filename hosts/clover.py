@@ -61,7 +61,7 @@ from hosts.bert import (
     swin_from_official,
 )
 from hosts.bert.core import split_official_state
-from hosts.bert.decoder import DECODER_LAYERS
+from hosts.bert.decoder import DECODER_LAYERS, decode_captions
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.checkpoints import weight_file_in
@@ -278,8 +278,7 @@ class CloverHost(Host):
     def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
                  frame_times: Tensor | None = None) -> list[str]:
         memory, mmask = self._caption_memory(video, prompts)
-        ids = self.caption_decoder.generate(memory, mmask, max_new_tokens)
-        return [s.strip() for s in self.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
+        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     def retrieval_loss(self, video: Tensor, texts: list[str]) -> Tensor:
         """The official fine-tuning objective (NormSoftmaxLoss, temperature 0.05)."""

@@ -54,7 +54,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, run_layers
 from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
-from hosts.bert.decoder import DECODER_LAYERS
+from hosts.bert.decoder import DECODER_LAYERS, decode_captions
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.checkpoints import weight_file_in
@@ -467,8 +467,7 @@ class HDVILAHost(Host):
     def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
                  frame_times: Tensor | None = None) -> list[str]:
         memory, mmask = self._memory(video, prompts)
-        ids = self.caption_decoder.generate(memory, mmask, max_new_tokens)
-        return [s.strip() for s in self.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
+        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:

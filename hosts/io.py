@@ -3,6 +3,8 @@ error names the file (checks in :mod:`hosts.checkpoints`)."""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,17 @@ def load_config(value: Any, cls: Any, what: str = "config", source: str = "") ->
         return cls.from_pretrained(str(path), local_files_only=True)
     check_file(path, what, source)
     return cls.from_json_file(str(path))
+
+
+def convert_main(host: str, description: str, source: str, convert: Callable[[Path, Path], dict[str, Tensor]],
+                 argv: list[str] | None = None) -> None:
+    """The ``python -m hosts.<host> convert SRC DST`` command of a host's checkpoint tools (``description``):
+    ``convert(SRC, DST)`` writes the host-named safetensors (``source`` says from what); prints how many tensors."""
+    ap = argparse.ArgumentParser(prog=f"python -m hosts.{host}", description=description)
+    sub = ap.add_subparsers(dest="command", required=True)
+    conv = sub.add_parser("convert", help=source)
+    conv.add_argument("src", type=Path)
+    conv.add_argument("dst", type=Path)
+    args = ap.parse_args(argv)
+    state = convert(args.src, args.dst)
+    print(f"wrote {args.dst}: {len(state)} tensors")

@@ -38,7 +38,6 @@ Shapes: ``B`` batch, ``T`` frames, ``n`` patches per frame, ``L`` text tokens, `
 
 from __future__ import annotations
 
-import argparse
 import math
 import pickle
 import re
@@ -54,7 +53,7 @@ from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, 
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.checkpoints import weight_file_in
 from hosts.errors import CheckpointError
-from hosts.io import load_state_dict, save_state_dict
+from hosts.io import convert_main, load_state_dict, save_state_dict
 from hosts.pooling import l2norm, masked_mean, video_token_maps
 from hosts.spec import HostSpec, WeightTag, register_host
 from hosts.text import load_tokenizer, tokenize_with_spans
@@ -593,14 +592,8 @@ def load_mcq_state(host: MCQHost, state: dict[str, Tensor], path: Path | None, s
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m hosts.mcq convert MCQ.pth MCQ.safetensors``."""
-    ap = argparse.ArgumentParser(prog="python -m hosts.mcq", description="MCQ checkpoint tools")
-    sub = ap.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="official MCQ.pth -> safetensors in host names (one-off, offline)")
-    conv.add_argument("src", type=Path)
-    conv.add_argument("dst", type=Path)
-    args = ap.parse_args(argv)
-    state = convert_checkpoint(args.src, args.dst)
-    print(f"wrote {args.dst}: {len(state)} tensors")
+    convert_main("mcq", "MCQ checkpoint tools", "official MCQ.pth -> safetensors in host names (one-off, offline)",
+                 convert_checkpoint, argv)
 
 
 if __name__ == "__main__":

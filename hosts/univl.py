@@ -43,6 +43,7 @@ from transformers.models.bert.modeling_bert import BertEncoder, BertPooler
 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, expand_tubes, run_layers
+from hosts.bert.decoder import decode_captions
 from hosts.bert.s3d import S3D, s3d_from_official, s3d_per_clip
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.checkpoints import weight_file_in
@@ -220,8 +221,7 @@ class UniVLHost(Host):
     def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
                  frame_times: Tensor | None = None) -> list[str]:
         memory, mmask = self.decoder_memory(self.features(video), prompts)
-        ids = self.decoder.generate(memory, mmask, max_new_tokens)
-        return [s.strip() for s in self.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
+        return decode_captions(self.decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:

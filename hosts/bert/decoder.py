@@ -13,6 +13,8 @@ Shapes: ``B`` batch, ``M`` memory tokens, ``L`` caption tokens, ``d`` width, ``V
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -76,3 +78,11 @@ class CaptionDecoder(nn.Module):
             if bool(done.all()):
                 break
         return ids[:, 1:]
+
+
+def decode_captions(decoder: CaptionDecoder, tokenizer: Any, memory: Tensor, memory_mask: Tensor,
+                    max_new_tokens: int = 20) -> list[str]:
+    """Greedy captions of ``decoder`` over a host's cross-modal ``memory`` ``[B, L, d]`` (``memory_mask``
+    ``[B, L]``), decoded by ``tokenizer`` without special tokens and stripped: ``B`` strings."""
+    ids = decoder.generate(memory, memory_mask, max_new_tokens)
+    return [s.strip() for s in tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
