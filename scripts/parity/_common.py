@@ -69,6 +69,23 @@ def make_tokenizer(out: Path, words: list[str]):
     return tok
 
 
+
+def make_clip_tokenizer(words: list[str]):
+    """A CLIP-style WordLevel tokenizer: ``<pad>`` = 0 (the official padding id), ``<unk>``, the sorted ``words``,
+    then start / end of text last; lower-cased, split on whitespace and punctuation, wrapped in start / end."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    bos, eos = "<|startoftext|>", "<|endoftext|>"
+    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>"] + sorted(set(words)) + [bos, eos])}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.normalizer = normalizers.Lowercase()
+    tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tk.post_processor = processors.TemplateProcessing(single=f"{bos} $A {eos}",
+                                                      special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos, eos_token=eos, pad_token="<pad>",
+                                   unk_token="<unk>")
+
 def randomise(model: nn.Module, seed: int, *, fan_in_convs: bool = False, batchnorm_stats: bool = False) -> None:
     """Draw every parameter anew from ``seed`` so that no default initialisation hides a wrong mapping: 1-d
     weights (norm scales) ``1 + 0.1 N(0, 1)``, everything else ``0.05 N(0, 1)`` (tied parameters appear once).

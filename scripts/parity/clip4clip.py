@@ -33,6 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from _common import make_clip_tokenizer
 
 OFFICIAL_COMMIT = "508ffa3"
 WIDTH, LAYERS, IMAGE, PATCH, CONTEXT, FRAMES, SEQ_LAYERS = 64, 2, 32, 16, 16, 3, 2
@@ -50,22 +51,6 @@ def stub_boto3() -> None:
     exceptions.ClientError = type("ClientError", (Exception,), {})
     botocore.exceptions = exceptions
     sys.modules.update({"boto3": boto3, "botocore": botocore, "botocore.exceptions": exceptions})
-
-
-def make_tokenizer():
-    """WordLevel tokenizer: ``<pad>`` = 0 (the official padding id), words, then start / end of text last."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    bos, eos = "<|startoftext|>", "<|endoftext|>"
-    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>"] + sorted(set(WORDS)) + [bos, eos])}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.normalizer = normalizers.Lowercase()
-    tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tk.post_processor = processors.TemplateProcessing(single=f"{bos} $A {eos}",
-                                                      special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos, eos_token=eos, pad_token="<pad>",
-                                   unk_token="<unk>")
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
@@ -99,7 +84,7 @@ def main() -> None:
     from modules.module_clip import CLIP  # official code
     from modules.module_cross import CrossConfig
 
-    tok = make_tokenizer()
+    tok = make_clip_tokenizer(WORDS)
     vocab = len(tok)
     clip = CLIP(WIDTH, IMAGE, LAYERS, WIDTH, PATCH, CONTEXT, vocab, WIDTH, WIDTH // 64, LAYERS)
     cfg = json.loads((args.official / "modules/cross-base/cross_config.json").read_text())

@@ -29,6 +29,7 @@ import types
 from pathlib import Path
 
 import torch
+from _common import make_clip_tokenizer
 
 OFFICIAL_COMMIT = "3965eef"
 SUB = "InternVideo1/Pretrain/Multi-Modalities-Pretraining/InternVideo/clip_utils"
@@ -60,21 +61,6 @@ def load_official(root: Path):
     return vit, model
 
 
-def make_tokenizer():
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    bos, eos = "<|startoftext|>", "<|endoftext|>"
-    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>"] + sorted(set(WORDS)) + [bos, eos])}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.normalizer = normalizers.Lowercase()
-    tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tk.post_processor = processors.TemplateProcessing(single=f"{bos} $A {eos}",
-                                                      special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos, eos_token=eos, pad_token="<pad>",
-                                   unk_token="<unk>")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--official", required=True, type=Path, help="checkout of OpenGVLab/InternVideo")
@@ -93,7 +79,7 @@ def main() -> None:
                                      output_dim=EMBED, n_layers=LAYERS, **kw)
 
     official.utils.__dict__["tiny_backbone"] = tiny_backbone
-    tok = make_tokenizer()
+    tok = make_clip_tokenizer(WORDS)
     torch.manual_seed(args.seed)
     model = official.VideoIntern(EMBED, W, CONTEXT, len(tok), W, HEADS, LAYERS, n_layers=LAYERS, n_dim=W, n_head=HEADS,
                                  mlp_dropout=[0.0] * LAYERS, cls_dropout=0.0, t_size=FRAMES, backbone="tiny_backbone",
