@@ -10,6 +10,22 @@ import torch
 
 from hosts.base import Host, HostBatch
 
+CAPTIONS = ("a man throws a red ball", "the dog")
+
+
+def seeded_tiny_host(name: str, tokenizer: Path, **options) -> Host:
+    """The tiny random build of host ``name`` (torch seed 0, so every test sees the same weights)."""
+    from hosts.registry import create_host
+
+    torch.manual_seed(0)
+    return create_host(name, random_init=True, size="tiny", tokenizer=tokenizer, **options)
+
+
+def seeded_batch(t: int, res: int, texts: tuple[str, ...] = CAPTIONS, step: float = 0.5) -> HostBatch:
+    """Two seeded random clips ``[2, t, 3, res, res]`` at times ``0, step, 2 step, ...`` with ``texts``."""
+    g = torch.Generator().manual_seed(0)
+    return HostBatch(torch.randn(len(texts), t, 3, res, res, generator=g),
+                     torch.arange(t, dtype=torch.float32).repeat(len(texts), 1) * step, list(texts))
 
 def load_reference(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors and the metadata of ``folder/reference.safetensors`` (written by scripts/parity/<host>.py)."""

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
+from part2_checks import (
+    assert_matches,
+    assert_plans,
+    finsta_stage2_step,
+    load_reference,
+    seeded_batch,
+    seeded_tiny_host,
+)
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -31,14 +38,11 @@ def official_host(patch_shuffle: str = "always"):
 
 
 def tiny_host():
-    torch.manual_seed(0)
-    return create_host("allinone", random_init=True, size="tiny", tokenizer=FIXTURES)
+    return seeded_tiny_host("allinone", FIXTURES)
 
 
 def batch(t: int = 3, res: int = 64) -> HostBatch:
-    g = torch.Generator().manual_seed(0)
-    return HostBatch(torch.randn(2, t, 3, res, res, generator=g),
-                     torch.arange(t, dtype=torch.float32).repeat(2, 1) * 0.5, ["a man throws a red ball", "the dog"])
+    return seeded_batch(t, res)
 
 
 def outputs(host, ref, texts, seeds) -> dict[str, torch.Tensor]:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
+from part2_checks import (
+    assert_matches,
+    assert_plans,
+    finsta_stage2_step,
+    load_reference,
+    seeded_batch,
+    seeded_tiny_host,
+)
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -28,15 +35,11 @@ def official_host():
 
 
 def tiny_host(**kw):
-    torch.manual_seed(0)
-    return create_host("clover", random_init=True, size="tiny", tokenizer=FIXTURES, **kw)
+    return seeded_tiny_host("clover", FIXTURES, **kw)
 
 
 def batch(t: int = 4, res: int = 32) -> HostBatch:
-    g = torch.Generator().manual_seed(0)
-    video = torch.randn(2, t, 3, res, res, generator=g)
-    return HostBatch(video, torch.arange(t, dtype=torch.float32).repeat(2, 1) * 0.5,
-                     ["a man throws a red ball in the park", "the dog runs"])
+    return seeded_batch(t, res, ("a man throws a red ball in the park", "the dog runs"))
 
 
 def outputs(host, ref, texts) -> dict[str, torch.Tensor]:

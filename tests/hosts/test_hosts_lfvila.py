@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference
+from part2_checks import (
+    assert_matches,
+    assert_plans,
+    finsta_stage2_step,
+    load_reference,
+    seeded_batch,
+    seeded_tiny_host,
+)
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -32,14 +39,11 @@ def official_host():
 
 
 def tiny_host():
-    torch.manual_seed(0)
-    return create_host("lfvila", random_init=True, size="tiny", tokenizer=FIXTURES)
+    return seeded_tiny_host("lfvila", FIXTURES)
 
 
 def batch(t: int = 4, res: int = 160) -> HostBatch:
-    g = torch.Generator().manual_seed(0)
-    return HostBatch(torch.randn(2, t, 3, res, res, generator=g), torch.arange(t, dtype=torch.float32).repeat(2, 1),
-                     ["a man throws a red ball. the dog runs.", "the dog"])
+    return seeded_batch(t, res, ("a man throws a red ball. the dog runs.", "the dog"), step=1.0)
 
 
 def outputs(host, video, texts, ref) -> dict[str, torch.Tensor]:
