@@ -13,7 +13,7 @@ from hosts.base import Host, HostBatch
 CAPTIONS = ("a man throws a red ball", "the dog")
 
 
-def seeded_tiny_host(name: str, tokenizer: Path, **options) -> Host:
+def seeded_tiny(name: str, tokenizer: Path, **options) -> Host:
     """The tiny random build of host ``name`` (torch seed 0, so every test sees the same weights)."""
     from hosts.registry import create_host
 

@@ -8,14 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import (
-    assert_matches,
-    assert_plans,
-    finsta_stage2_step,
-    load_reference,
-    seeded_batch,
-    seeded_tiny_host,
-)
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference, seeded_batch, seeded_tiny
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -35,7 +28,7 @@ def official_host():
 
 
 def tiny_host(**kw):
-    return seeded_tiny_host("clover", FIXTURES, **kw)
+    return seeded_tiny("clover", FIXTURES, **kw)
 
 
 def batch(t: int = 4, res: int = 32) -> HostBatch:

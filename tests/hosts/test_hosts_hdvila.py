@@ -8,14 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import (
-    assert_matches,
-    assert_plans,
-    finsta_stage2_step,
-    load_reference,
-    seeded_batch,
-    seeded_tiny_host,
-)
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference, seeded_batch, seeded_tiny
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -38,7 +31,7 @@ def official_host():
 
 
 def tiny_host():
-    return seeded_tiny_host("hdvila", FIXTURES)
+    return seeded_tiny("hdvila", FIXTURES)
 
 
 def batch(t: int = 9, res: int = 32) -> HostBatch:

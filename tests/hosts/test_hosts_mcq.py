@@ -10,14 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import (
-    assert_matches,
-    assert_plans,
-    finsta_stage2_step,
-    load_reference,
-    seeded_batch,
-    seeded_tiny_host,
-)
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference, seeded_batch, seeded_tiny
 
 from hosts.base import HostBatch
 from hosts.errors import CheckpointError
@@ -37,7 +30,7 @@ def official_host():
 
 
 def tiny_host():
-    return seeded_tiny_host("mcq", FIXTURES)
+    return seeded_tiny("mcq", FIXTURES)
 
 
 def batch(t: int = 3, res: int = 32) -> HostBatch:

@@ -8,14 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from contract import check_host_contract
-from part2_checks import (
-    assert_matches,
-    assert_plans,
-    finsta_stage2_step,
-    load_reference,
-    seeded_batch,
-    seeded_tiny_host,
-)
+from part2_checks import assert_matches, assert_plans, finsta_stage2_step, load_reference, seeded_batch, seeded_tiny
 
 from hosts.base import HostBatch
 from hosts.errors import CapabilityError, CheckpointError
@@ -36,7 +29,7 @@ def official_host():
 
 
 def tiny_host():
-    return seeded_tiny_host("violet", FIXTURES)
+    return seeded_tiny("violet", FIXTURES)
 
 
 def batch(t: int = 3, res: int = 64) -> HostBatch:
