@@ -142,11 +142,15 @@ def group_pairs(q_group: Tensor, m_group: Tensor, num_groups: int) -> tuple[Tens
     return qi, mi
 
 
-def khop_pairs(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int) -> tuple[Tensor, Tensor]:
+def khop_pairs(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int, hub: Tensor | None = None
+               ) -> tuple[Tensor, Tensor]:
     """Members of the undirected ``hops``-hop ball (centre included) around each centre node.
 
     Args:
         centers: ``[C]`` node ids. edge_index: ``[2, E]`` (treated as undirected).
+        hub: optional ``[N]`` bool: a hub node (a relation node) joins a ball without expanding it, unless it
+            is the centre (hub-free regions: in a scene graph with one relation node per object pair, an n-hop
+            ball through relation nodes covers the whole keyframe and every object region is the same vector).
     Returns:
         ``ci [P]`` position of the centre in ``centers`` and ``member [P]`` node id; by ``hops`` rounds of
         frontier expansion over a CSR adjacency (O(P * degree) per round, no dense matrices).
@@ -162,8 +166,11 @@ def khop_pairs(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int) -
     visited = ci * num_nodes + centers
     frontier_c, frontier_m = ci, centers
     for _ in range(hops):
+        if hub is not None:
+            expand = ~hub.index_select(0, frontier_m) | (frontier_m == centers.index_select(0, frontier_c))
+            frontier_c, frontier_m = frontier_c[expand], frontier_m[expand]
         d = deg.index_select(0, frontier_m)
-        if int(d.sum()) == 0:
+        if frontier_m.numel() == 0 or int(d.sum()) == 0:
             break
         rep = torch.repeat_interleave(torch.arange(frontier_m.numel(), device=dev), d)
         off = torch.arange(rep.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(d, 0) - d, d)

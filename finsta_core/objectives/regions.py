@@ -16,49 +16,12 @@ from finsta_core.graphs.batch import chain_root_depth
 from finsta_core.graphs.scatter import khop_pairs, scatter_mean
 
 
-def khop_pairs_hub_free(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int, hub: Tensor
-                        ) -> tuple[Tensor, Tensor]:
-    """Like :func:`khop_pairs` (undirected ``hops``-hop ball, centre included), but a ``hub [N]`` node (a
-    relation node) joins a ball without expanding it, unless it is the centre. In a scene graph with one
-    relation node per object pair, an n-hop ball through relation nodes covers the whole keyframe and every
-    object region is the same vector (issue 10, A3). Returns ``(ci [P], member [P])``."""
-    dev = centers.device
-    src = torch.cat([edge_index[0], edge_index[1]])
-    dst = torch.cat([edge_index[1], edge_index[0]])
-    order = torch.argsort(src, stable=True)
-    dst = dst.index_select(0, order)
-    deg = torch.bincount(src, minlength=num_nodes)
-    rowptr = torch.cumsum(deg, 0) - deg
-    ci = torch.arange(centers.numel(), device=dev)
-    visited = ci * num_nodes + centers
-    fc, fm = ci, centers
-    for _ in range(hops):
-        expand = ~hub.index_select(0, fm) | (fm == centers.index_select(0, fc))
-        fc, fm = fc[expand], fm[expand]
-        d = deg.index_select(0, fm)
-        if fm.numel() == 0 or int(d.sum()) == 0:
-            break
-        rep = torch.repeat_interleave(torch.arange(fm.numel(), device=dev), d)
-        off = torch.arange(rep.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(d, 0) - d, d)
-        nb = dst.index_select(0, rowptr.index_select(0, fm).index_select(0, rep) + off)
-        keys = torch.unique(fc.index_select(0, rep) * num_nodes + nb)
-        keys = keys[~torch.isin(keys, visited)]
-        if keys.numel() == 0:
-            break
-        visited = torch.cat([visited, keys])
-        fc, fm = keys // num_nodes, keys % num_nodes
-    return visited // num_nodes, visited % num_nodes
-
-
 def region_pairs(centers: Tensor, edge_index: Tensor, num_nodes: int, hops: int, hub: Tensor | None = None,
                  cache: dict | None = None, key: object = None) -> tuple[Tensor, Tensor]:
     """``(ci, member)`` of the regions (``hub`` given: hub-free balls), cached under ``key``."""
     if cache is not None and key in cache:
         return cache[key]
-    if hub is None:
-        out = khop_pairs(centers, edge_index, num_nodes, hops)
-    else:
-        out = khop_pairs_hub_free(centers, edge_index, num_nodes, hops, hub)
+    out = khop_pairs(centers, edge_index, num_nodes, hops, hub)
     if cache is not None:
         cache[key] = out
     return out

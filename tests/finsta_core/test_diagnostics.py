@@ -19,7 +19,7 @@ from finsta_core.graphs.batch import relation_ends
 from finsta_core.graphs.scatter import khop_pairs
 from finsta_core.graphs.types import DynamicSceneGraph, EdgeType, HolisticSceneGraph, NodeType, TextualSceneGraph
 from finsta_core.objectives.contrast import info_nce
-from finsta_core.objectives.regions import khop_pairs_hub_free, region_keys, relation_tracks
+from finsta_core.objectives.regions import region_keys, relation_tracks
 from finsta_core.objectives.trs import distill
 from finsta_core.testing import random_host_outputs, random_hsg
 
@@ -87,7 +87,7 @@ def test_hub_free_regions_and_dedup_keys():
     d = b.dsg
     objs = torch.tensor([0, 1, 2])
     hub = d.node_type == NodeType.RELATION
-    ci, mem = khop_pairs_hub_free(objs, d.edge_index, d.num_nodes, 3, hub)
+    ci, mem = khop_pairs(objs, d.edge_index, d.num_nodes, 3, hub)
     keys = region_keys(ci, mem, 3)
     assert torch.unique(keys).numel() == 3  # distinct regions per object
     ci2, mem2 = khop_pairs(objs, d.edge_index, d.num_nodes, 3)
