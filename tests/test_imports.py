@@ -184,6 +184,12 @@ def test_status_imports_no_torch(tmp_path) -> None:
     assert got["rc"] == 0 and not got["torch"] and not got["pandas"], got
 
 
+def test_list_tasks_imports_no_torch() -> None:
+    """Listing tasks (official and synthetic) needs no model: ``tasks.synthetic`` imports its torch parts lazily."""
+    got = _run_python(_PROBE.format(argv=["list", "tasks"]))
+    assert got["rc"] == 0 and not got["torch"], got
+
+
 @pytest.mark.slow
 def test_run_imports_few_harness_modules(tmp_path) -> None:
     """The modules ``python -m harness run`` needs to plan and submit (the job runs in a submitit process and

@@ -9,13 +9,32 @@ Public API:
 * :func:`apply_sg_noise` - corrupted-SG variants; :mod:`tasks.synthetic.vocab` - the closed vocabulary.
 """
 
-from tasks.synthetic.config import SynthConfig
-from tasks.synthetic.corrupt import apply_sg_noise
-from tasks.synthetic.generator import sample_clip
-from tasks.synthetic.grammar import caption, paragraph
-from tasks.synthetic.graphs import build_dsg, build_hsg
-from tasks.synthetic.render import render
-from tasks.synthetic.splits import DIAG_KINDS, KINDS, build_split
+from __future__ import annotations
 
-__all__ = ["DIAG_KINDS", "KINDS", "SynthConfig", "apply_sg_noise", "build_dsg", "build_hsg", "build_split",
-           "caption", "paragraph", "render", "sample_clip"]
+import importlib
+from typing import Any
+
+# name -> defining module, imported on first use (PEP 562): registering or listing the synthetic tasks must not
+# import torch (``harness list tasks``, ``validate``); rendering and graph building do.
+_LAZY = {
+    "SynthConfig": "tasks.synthetic.config", "apply_sg_noise": "tasks.synthetic.corrupt",
+    "sample_clip": "tasks.synthetic.generator", "caption": "tasks.synthetic.grammar",
+    "paragraph": "tasks.synthetic.grammar", "build_dsg": "tasks.synthetic.graphs",
+    "build_hsg": "tasks.synthetic.graphs",
+    "render": "tasks.synthetic.render", "DIAG_KINDS": "tasks.synthetic.splits", "KINDS": "tasks.synthetic.splits",
+    "build_split": "tasks.synthetic.splits",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tasks.synthetic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
