@@ -65,7 +65,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, QAClassifier
 from hosts.bert.core import split_official_state
-from hosts.bert.decoder import decode_captions
+from hosts.bert.decoder import DecoderCaptioning
 from hosts.bert.heads import option_texts, pad_option_scores
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.checkpoints import weight_file_in
@@ -248,7 +248,7 @@ class ClassifierHead(nn.Module):
 # the host
 
 
-class AllInOneHost(Host):
+class AllInOneHost(DecoderCaptioning, Host):
     """All-in-one implementing the host contract (retrieval, classification, multiple choice, generation)."""
 
     def __init__(self, spec: HostSpec, text_config: BertConfig, tokenizer: Any, *, depth: int, heads: int,
@@ -406,16 +406,6 @@ class AllInOneHost(Host):
         mask = torch.cat([tok.attention_mask, torch.ones(memory.shape[0], img.shape[1], dtype=torch.bool,
                                                          device=memory.device)], 1)
         return memory, mask
-
-    def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
-        memory, mmask = self._caption_memory(video, None)
-        tok = self.tokenize(texts)
-        return self.caption_decoder.loss(tok.input_ids, tok.attention_mask, memory, mmask)
-
-    def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
-                 frame_times: Tensor | None = None) -> list[str]:
-        memory, mmask = self._caption_memory(video, prompts)
-        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:

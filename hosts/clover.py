@@ -61,7 +61,7 @@ from hosts.bert import (
     swin_from_official,
 )
 from hosts.bert.core import split_official_state
-from hosts.bert.decoder import DECODER_LAYERS, decode_captions
+from hosts.bert.decoder import DECODER_LAYERS, DecoderCaptioning
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width, swin_window
 from hosts.checkpoints import weight_file_in
@@ -159,7 +159,7 @@ class CloverQAHead(nn.Module):
         return self.vqa_classifier(x)
 
 
-class CloverHost(Host):
+class CloverHost(DecoderCaptioning, Host):
     """Clover implementing the host contract (retrieval, classification, generation, multiple choice)."""
 
     def __init__(self, spec: HostSpec, text_config: BertConfig, tokenizer: Any, *, swin: dict[str, Any],
@@ -269,16 +269,6 @@ class CloverHost(Host):
         tok, last, _ = self.text_states(texts)
         out, _, mask = self.cross(self.video_features(video)[0], last, tok.attention_mask)
         return out, mask
-
-    def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
-        memory, mmask = self._caption_memory(video, None)
-        tok = self.tokenize(texts)
-        return self.caption_decoder.loss(tok.input_ids, tok.attention_mask, memory, mmask)
-
-    def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
-                 frame_times: Tensor | None = None) -> list[str]:
-        memory, mmask = self._caption_memory(video, prompts)
-        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     def retrieval_loss(self, video: Tensor, texts: list[str]) -> Tensor:
         """The official fine-tuning objective (NormSoftmaxLoss, temperature 0.05)."""

@@ -54,7 +54,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, 
 from hosts.base import EncoderOutput, Host, HostBatch, HostOutputs, Preprocess, TokenStates
 from hosts.bert import CaptionDecoder, bert_config, run_layers
 from hosts.bert.core import BUFFERS_NOT_LOADED, split_official_state
-from hosts.bert.decoder import DECODER_LAYERS, decode_captions
+from hosts.bert.decoder import DECODER_LAYERS, DecoderCaptioning
 from hosts.bert.heads import option_similarities, option_texts, symmetric_nce
 from hosts.bert.sizes import count_indexed, heads_for_width
 from hosts.checkpoints import weight_file_in
@@ -306,7 +306,7 @@ class _Layers:
 # host
 
 
-class HDVILAHost(Host):
+class HDVILAHost(DecoderCaptioning, Host):
     """HD-VILA implementing the host contract (retrieval, classification, multiple choice, generation)."""
 
     def __init__(self, spec: HostSpec, config: BertConfig, tokenizer: Any, *, resnet_base: int = 64,
@@ -415,7 +415,7 @@ class HDVILAHost(Host):
         pooled = bert.pooler2(last)
         return (last.view(b, n, *last.shape[1:]), first.view(b, n, *first.shape[1:]), pooled.view(b, n, -1))
 
-    def _memory(self, video: Tensor, prompts: list[str] | None) -> tuple[Tensor, Tensor]:
+    def _caption_memory(self, video: Tensor, prompts: list[str] | None) -> tuple[Tensor, Tensor]:
         """Cross-encoder tokens of every clip for the caption decoder (text = the prompt or empty)."""
         fused = self.encode_clips(video)[0]
         tok = self.tokenize(prompts if prompts is not None else [""] * video.shape[0])
@@ -458,16 +458,6 @@ class HDVILAHost(Host):
         _, texts = option_texts(questions, options)
         t = self.encode_text(texts)
         return option_similarities(t, v, options)
-
-    def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
-        memory, mmask = self._memory(video, None)
-        tok = self.tokenize(texts)
-        return self.caption_decoder.loss(tok.input_ids, tok.attention_mask, memory, mmask)
-
-    def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
-                 frame_times: Tensor | None = None) -> list[str]:
-        memory, mmask = self._memory(video, prompts)
-        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
 
     # -- Finsta ------------------------------------------------------------------------------------
     def posttrain_outputs(self, batch: HostBatch, with_losses: bool = True) -> HostOutputs:

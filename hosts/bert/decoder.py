@@ -86,3 +86,21 @@ def decode_captions(decoder: CaptionDecoder, tokenizer: Any, memory: Tensor, mem
     ``[B, L]``), decoded by ``tokenizer`` without special tokens and stripped: ``B`` strings."""
     ids = decoder.generate(memory, memory_mask, max_new_tokens)
     return [s.strip() for s in tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
+
+
+class DecoderCaptioning:
+    """Captioning for an encoder-only host through its :class:`CaptionDecoder` (``self.caption_decoder``): the host
+    defines ``_caption_memory(video, prompts) -> (memory [B, L, d], mask [B, L])`` (its cross-modal tokens),
+    ``tokenize`` and ``tokenizer``. List it before ``Host`` in the bases so these override the base's refusals."""
+
+    def caption_loss(self, video: Tensor, texts: list[str], frame_times: Tensor | None = None) -> Tensor:
+        """Teacher-forced decoder loss of ``texts`` over the caption memory (scalar)."""
+        memory, mmask = self._caption_memory(video, None)
+        tok = self.tokenize(texts)
+        return self.caption_decoder.loss(tok.input_ids, tok.attention_mask, memory, mmask)
+
+    def generate(self, video: Tensor, prompts: list[str] | None = None, max_new_tokens: int = 20,
+                 frame_times: Tensor | None = None) -> list[str]:
+        """Greedy captions (``prompts`` condition the memory where the host reads text)."""
+        memory, mmask = self._caption_memory(video, prompts)
+        return decode_captions(self.caption_decoder, self.tokenizer, memory, mmask, max_new_tokens)
