@@ -4,7 +4,8 @@ Pre-trains the tiny host on ``synth_pairs`` with its own coarse objectives, trai
 post-trains the pre-trained host with Finsta (stage 1 then stage 2), fine-tunes and zero-shot evaluates the
 host and the Finsta-host on the synthetic tasks, and prints a paper-style table with deltas. Everything goes
 through the ordinary jobs, store and tables (``harness.pipeline``), so ``harness tables --store DIR`` and
-``harness status --store DIR`` work on the demo's runs too.
+``harness status --store DIR`` work on the demo's runs too. ``--workers N`` runs independent runs (control and
+post-training of a seed, the evaluations) in N worker processes (default: two, one on a one-core machine).
 """
 
 from __future__ import annotations
@@ -43,20 +44,30 @@ def summary_table(frame: pd.DataFrame, host: str) -> str:
 
 def _demo(args: argparse.Namespace) -> int:
     from harness.commands._common import parse_seeds
-    from harness.pipeline import SYNTH_EVAL_TASKS, Pipeline, pipeline_size, run_pipeline
+    from harness.errors import HarnessError
+    from harness.pipeline import SYNTH_EVAL_TASKS, Pipeline, PipelineError, default_workers, pipeline_size, run_pipeline
     from harness.store import load_frame
     from harness.tables import render_measured_tables, write_tables
 
     store = Path(args.store or ("results/runs/demo-quick" if args.quick else "results/runs/demo"))
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else list(SYNTH_EVAL_TASKS)
     overrides = ["preset=small", "run.progress=false", *args.overrides]
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise HarnessError(f"--workers must be >= 1, got {workers}")
     pipe = Pipeline(hosts=[args.host], eval_tasks=tasks, seeds=parse_seeds(args.seeds) or [1], overrides=overrides,
                     corpus_options={"quick": True} if args.quick else {},
-                    eval_options={"quick": True} if args.quick else {}, store_root=store, executor=args.executor)
+                    eval_options={"quick": True} if args.quick else {}, store_root=store, executor=args.executor,
+                    workers=workers)
     t0 = time.time()
+    par = f", {workers} workers" if args.executor == "inline" and workers > 1 else ""
     print(f"demo: host={args.host} tasks={','.join(tasks)} seeds={list(pipe.seeds)} store={store}"
-          f"{' (quick)' if args.quick else ''}: {pipeline_size(pipe)} runs", flush=True)
-    results = run_pipeline(pipe, echo=lambda line: print(line, flush=True))
+          f"{' (quick)' if args.quick else ''}: {pipeline_size(pipe)} runs{par}", flush=True)
+    try:
+        results = run_pipeline(pipe, echo=lambda line: print(line, flush=True))
+    except PipelineError as err:  # a checkpoint stage failed: nothing to evaluate; say which run and its log
+        print(f"failed: {err}\nRe-running the same command resumes (finished runs are skipped).", flush=True)
+        return 1
     failed = [r for r in results if r.state == "failed"]
     frame = load_frame(store)
     print(f"\n# Demo: {args.host} vs Finsta-{args.host} on the synthetic benchmark "
@@ -78,11 +89,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and Finsta-host in fine-tune and zero-shot settings on the synthetic tasks, and "
                                    "print a paper-style table with deltas. Re-running resumes (finished runs are "
                                    "skipped).")
-    p.add_argument("--quick", action="store_true", help="small splits and few steps (under 2 minutes)")
+    p.add_argument("--quick", action="store_true", help="small splits and few steps (a few minutes)")
     p.add_argument("--host", default="tiny", help="tiny (T/V/C), tiny_dual (no cross encoder) or tiny_cross")
     p.add_argument("--tasks", default=None, help="comma-separated synthetic tasks (default: all seven)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 1)")
     p.add_argument("--store", default=None, help="results root (default results/runs/demo[-quick])")
     p.add_argument("--executor", default="inline", choices=["inline", "debug", "local", "slurm"])
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="inline executor: run up to N independent runs at once, each in a worker process "
+                        "(default: min(2, CPU cores); 1 = one after the other in this process)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
     p.set_defaults(func=_demo)
