@@ -34,14 +34,14 @@ _CHOICES = {
     "scatter_backend": ("native", "torch_scatter", "auto"),
     "inject_mode": ("add", "norm_gated"), "input_scale": ("paper", "unit"), "region_mode": ("ball", "hub_free"),
     "ptc_tracks": ("pair", "subject"), "trs_proj": ("paper", "linear", "mlp"),
-    "trs_video_level": ("frame", "clip", "both"),
+    "trs_video_level": ("frame", "clip", "both", "temporal", "split"), "trs_dsg_rows": ("readout", "dynamic"),
 }
 # The literal reading of the paper (the state before the issue-10 repairs): ``FinstaConfig.preset("small_literal")``
 # or ``FinstaConfig.preset("small", **PAPER_LITERAL)``. Every key is a repair switch; docs/paper-notes.md gives the
 # measured reason for each repaired default.
 PAPER_LITERAL: dict[str, Any] = dict(
     inject_mode="add", input_scale="paper", region_mode="ball", region_dedup=False, ptc_tracks="pair",
-    readout_align=False, trs_proj="paper", trs_distance="mse", trs_video_level="frame",
+    readout_align=False, trs_proj="paper", trs_distance="mse", trs_video_level="frame", trs_dsg_rows="readout",
     positives=("threshold", "top1", "cross"), osc_hops=3, ptc_hops=4, readout="cls",
 )
 _POSITIVES = ("threshold", "top1", "cross")
@@ -125,7 +125,9 @@ class FinstaConfig:
     lambda_readout: float = 0.5  # its Eq 42 weight (both stages)
     tau_readout: float = 0.1
     trs_proj: str = "linear"  # student-side projector: "paper" identity at equal widths else Linear; "linear"; "mlp"
-    trs_video_level: str = "frame"  # video / cross TRS on per-frame outputs, on the clip mean, or both
+    trs_video_level: str = "frame"  # video / cross TRS on per-frame outputs, clip mean, both, temporal, split
+    trs_dsg_rows: str = "readout"  # video / cross TRS teacher per keyframe: the DSG / HSG readout, or "dynamic": the
+    #                                mean DSG / HSG state of the keyframe's instances of the caption's dynamic predicates
     tau_trs: float = 0.1  # temperature of the contrastive distillation ("crd")
     trs_teacher: str = ""  # "" = Finsta's readouts; "module:function" = external teacher (see finsta_core.model)
 

@@ -16,8 +16,12 @@ widths, else a Linear), ``sg`` stop-gradient (Finsta is the teacher) and ``dist`
 * ``crd``: contrastive distillation: InfoNCE of each student row against all teacher rows of the term
   (temperature ``tau_trs``); rows that share a teacher row (host frames of one keyframe) are positives.
 
-``trs_video_level``: video / cross terms on per-frame outputs (``frame``), on their clip means (``clip``)
-or the average of both (``both``). A host without an encoder drops that term. A host cross-modal output
+``trs_video_level``: video / cross terms on per-frame outputs (``frame``), on their clip means (``clip``),
+the average of both (``both``), on the within-clip deviations of both sides (``temporal``: each clip's
+per-frame rows minus their mean over the clip's frames, so what a still frame shows, constant over the clip,
+carries no reward; only what changes over time does), or the average of the clip and temporal terms
+(``split``: the clip mean and the deviations from it distilled separately, so the temporal part is not
+dwarfed by the appearance shared by a clip's frames). A host without an encoder drops that term. A host cross-modal output
 with no frame axis (``[B, d]``) is matched to the mean of the sample's HSG readouts (TSG frame 0 and
 keyframes 1..T).
 """
@@ -30,6 +34,7 @@ from torch.nn import functional as F
 
 from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean
+from finsta_core.graphs.types import NodeType
 from finsta_core.interface import EncoderOutput, HostOutputs
 from finsta_core.objectives.stats import collapse_stats
 
@@ -74,6 +79,32 @@ def distill(student: Tensor, teacher: Tensor, kind: str, key: Tensor | None = No
         logp = logits.log_softmax(1)
         return -((logp * pos).sum(1) / pos.sum(1)).mean()
     raise ValueError(f"unknown TRS distance {kind!r}")
+
+
+def dynamic_mask(batch: GraphBatch) -> Tensor:
+    """``[N_D]`` bool: DSG relation nodes whose label is the label of a *dynamic* (verb-headed,
+    ``tsg.dynamic``) TSG predicate of the same sample, e.g. the DSG event node ``move left`` of a clip captioned
+    "the red square moves left" (after lemmatisation both graphs carry the predicate label)."""
+    t, d = batch.tsg, batch.dsg
+    dyn_t = ((t.node_type == NodeType.RELATION) & t.dynamic).tolist()
+    wanted = {(g, lab) for lab, g, ok in zip(t.labels, t.graph.tolist(), dyn_t) if ok}
+    rel = (d.node_type == NodeType.RELATION).tolist()
+    mask = [r and (g, lab) in wanted for lab, g, r in zip(d.labels, d.graph.tolist(), rel)]
+    return torch.tensor(mask, dtype=torch.bool, device=d.node_type.device)
+
+
+def dynamic_rows(batch: GraphBatch, h_d: Tensor) -> Tensor:
+    """The ``dynamic`` teacher rows (``FinstaConfig.trs_dsg_rows``): per keyframe, the mean final state of
+    the DSG nodes of :func:`dynamic_mask` (the DSG's instances of the caption's actions), 0 where the keyframe
+    has none. ``h_d [N_D, d]`` states of the real DSG nodes (DSG encoder, or the HSG encoder's states of the
+    same nodes for the cross term) -> ``[F, d]``.
+
+    The readout of a keyframe mixes everything a still frame shows (objects, colours, layout) with the
+    events; these rows keep only the nodes of the actions, the part of the DSG that carries *what moves, how*
+    (issue 10: a target dominated by appearance is met without encoding motion).
+    """
+    idx = dynamic_mask(batch).nonzero().squeeze(1)
+    return scatter_mean(h_d.index_select(0, idx), batch.dsg.frame.index_select(0, idx), batch.dsg.num_frames)
 
 
 def keyframe_for_host_frames(batch: GraphBatch, out: EncoderOutput) -> Tensor:
@@ -141,8 +172,13 @@ def trs_loss(host: HostOutputs, readouts: dict[str, Tensor], batch: GraphBatch, 
                 if video_level in ("frame", "both"):
                     parts.append(distill(r.reshape(-1, r.shape[-1]), frames[k].reshape(-1, frames.shape[-1]),
                                          distance, k.reshape(-1), tau))
-                if video_level in ("clip", "both"):
+                if video_level in ("clip", "both", "split"):
                     parts.append(distill(student, clip_t, distance, None, tau))
+                if video_level in ("temporal", "split"):  # within-clip deviations: what changes over time
+                    t_rows = frames[k]
+                    parts.append(distill((r - r.mean(1, keepdim=True)).reshape(-1, r.shape[-1]),
+                                         (t_rows - t_rows.mean(1, keepdim=True)).reshape(-1, frames.shape[-1]),
+                                         distance, k.reshape(-1), tau))
                 terms[name] = sum(parts) / len(parts)
         with torch.no_grad():
             for side, x in (("student", out.pooled.reshape(b, -1, out.pooled.shape[-1]).mean(1)),

@@ -25,8 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tasks.synthetic.vocab import label_vocabulary
+from tasks.synthetic.vocab import ADVERB_NAMES, PREDICATE_LABELS, label_vocabulary
 
+EVENT_LABELS = frozenset(PREDICATE_LABELS)  # event predicates of the grammar (a DSG node label while active)
+MANNER_LABELS = frozenset(ADVERB_NAMES)  # TSG manner adverbs
 ORACLE_SEED = 20261130  # fixed: the projection is part of the oracle's definition, not of a run's seed
 
 
@@ -68,4 +70,24 @@ def oracle_teacher(batch: Any, readouts: dict[str, Tensor], cfg: Any) -> dict[st
     """C4 external-teacher hook: ``fn(batch, readouts, cfg) -> {key: rows}`` with the readouts' shapes,
     device and dtype (detached: the oracle has no parameters)."""
     feats = oracle_features(batch, int(cfg.d_model))
+    return {k: feats[k].to(readouts[k]) for k in readouts if k in feats}
+
+
+def oracle_event_features(batch: Any, dim: int) -> dict[str, Tensor]:
+    """The event-only oracle: like :func:`oracle_features` but each bag keeps only the *event* labels
+    (:data:`EVENT_LABELS`: ``move left``, ``jump``, ... active at that keyframe; the TSG bag adds the manner
+    adverbs). A keyframe with no active event gets a zero row. Objects, colours, sizes and spatial relations,
+    which one still frame shows, are left out, so the target can only be met by encoding motion."""
+    proj = projection(len(oracle_vocabulary()), dim)
+    keep = EVENT_LABELS | MANNER_LABELS
+    nf, nb = batch.dsg.num_frames, batch.num_graphs
+    dsg_bag = label_bags([lab if lab in keep else "" for lab in batch.dsg.labels], batch.dsg.frame, nf)
+    tsg_bag = label_bags([lab if lab in keep else "" for lab in batch.tsg.labels], batch.tsg.graph, nb)
+    hsg_bag = dsg_bag + tsg_bag[batch.dsg.frame_graph.cpu()]
+    return {"dsg": dsg_bag @ proj, "tsg": tsg_bag @ proj, "hsg_text": tsg_bag @ proj, "hsg": hsg_bag @ proj}
+
+
+def oracle_event_teacher(batch: Any, readouts: dict[str, Tensor], cfg: Any) -> dict[str, Tensor]:
+    """C4 hook of the event-only oracle (:func:`oracle_event_features`)."""
+    feats = oracle_event_features(batch, int(cfg.d_model))
     return {k: feats[k].to(readouts[k]) for k in readouts if k in feats}

@@ -40,3 +40,23 @@ def test_oracle_rows_carry_the_event_predicates():
         for j in range(len(frames)):
             same = bags[i] == bags[j]
             assert torch.allclose(f[frames[i]], f[frames[j]]) == same
+
+
+def test_event_oracle_keeps_only_events_and_manner():
+    """The event-only oracle ignores what a still frame shows: two keyframes with the same active events have
+    equal rows even when their objects differ; a keyframe without an event gets a zero row."""
+    from tasks.synthetic.oracle import EVENT_LABELS, oracle_event_features
+
+    b = _batch(8)
+    f = oracle_event_features(b, 64)["dsg"]
+    events = [sorted(lab for lab, fr in zip(b.dsg.labels, b.dsg.frame.tolist()) if fr == k and lab in EVENT_LABELS)
+              for k in range(b.dsg.num_frames)]
+    assert any(events) and not all(events)
+    for k, ev in enumerate(events):
+        assert bool(f[k].abs().sum() > 0) == bool(ev)
+    for i in range(len(events)):
+        for j in range(len(events)):
+            if events[i] == events[j]:
+                assert torch.allclose(f[i], f[j], atol=1e-5)
+    tsg = oracle_event_features(b, 64)["tsg"]
+    assert (tsg.abs().sum(1) > 0).all()  # every caption names its action (predicate + manner)
