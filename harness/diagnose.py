@@ -6,8 +6,10 @@ then measures on ``synth_action`` (whose ground truth the renderer knows):
 
 * linear probes (train split -> test split) for ``action`` (18 classes), ``predicate`` (9) and ``manner``
   (4 adverbs) of Finsta's clip-level readouts (``finsta_dsg``: mean keyframe readout, the video TRS teacher;
-  ``finsta_tsg``; ``finsta_hsg``), of the host's video features (``host``, before and after stage 2) and of
-  the oracle bag of DSG labels (``oracle_bag``: counts of each DSG label word per clip);
+  ``finsta_tsg``; ``finsta_hsg``; ``finsta_dynamic``: the clip mean of the ``dynamic`` TRS rows, the DSG states
+  of the caption's actions), of the host's video features (``host``, before and after stage 2) and of
+  the oracle bags of DSG labels (``oracle_bag``: counts of each DSG label word per clip; ``oracle_event_bag``:
+  the event predicates only, what the event-only oracle teacher carries);
 * clean alignment on the held-out test graphs (``finsta_core.diagnostics``): TSG object -> true DSG object of
   its keyframe, TSG predicate -> true DSG event track (exact truth from the renderer's event ids); ties miss;
 * collapse statistics (mean pairwise cosine, common-mode share) of the teacher's readouts and the host's
@@ -32,10 +34,12 @@ from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean
 from finsta_core.graphs.types import NodeType
 from finsta_core.objectives.alignment import ptc_anchors
+from finsta_core.objectives.trs import dynamic_rows
 from harness.jobs.data import iter_batches
 from hosts.base import HostBatch
 from hosts.registry import create_host
 from tasks.registry import create_task
+from tasks.synthetic.oracle import EVENT_LABELS
 from tasks.synthetic.vocab import PREDICATE_LABELS
 
 PROBE_TARGETS = ("action", "predicate", "manner")
@@ -142,7 +146,7 @@ def _encode_all(model: Finsta, samples: list[Any], hs: _HostSide | None, protoco
                 ) -> tuple[dict[str, Tensor], dict[str, float], Tensor | None]:
     """Clip-level readouts ``{finsta_dsg, finsta_tsg, finsta_hsg}`` ``[N, d]``, alignment figures over the
     samples (weighted by batch), and the host's clip video features ``[N, d]`` (None without host)."""
-    feats: dict[str, list[Tensor]] = {"finsta_dsg": [], "finsta_tsg": [], "finsta_hsg": []}
+    feats: dict[str, list[Tensor]] = {"finsta_dsg": [], "finsta_tsg": [], "finsta_hsg": [], "finsta_dynamic": []}
     host_feats: list[Tensor] = []
     align: dict[str, list[float]] = {}
     model.eval()
@@ -162,6 +166,7 @@ def _encode_all(model: Finsta, samples: list[Any], hs: _HostSide | None, protoco
             feats["finsta_dsg"].append(scatter_mean(readouts["dsg"], pb.dsg.frame_graph, n))
             feats["finsta_tsg"].append(readouts["tsg"])
             feats["finsta_hsg"].append(scatter_mean(readouts["hsg"], pb.dsg.frame_graph, n))
+            feats["finsta_dynamic"].append(scatter_mean(dynamic_rows(pb, nodes["dsg"]), pb.dsg.frame_graph, n))
             a = alignment_diagnostics(pb, nodes["tsg"], nodes["dsg"], ptc_anchors(model.cfg, pb))
             ea, ec, ne = event_alignment(pb, nodes["tsg"], nodes["dsg"], ptc_anchors(model.cfg, pb),
                                          _event_truth(graphs, pb))
@@ -253,6 +258,8 @@ def run_diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
     vocab = {lab: i for i, lab in enumerate(sorted({lab for s in ptr for lab in s.scene_graph.dsg.labels}))}
     features = {k: torch.cat([feats_tr[k], feats_te[k]]) for k in feats_tr}
     features["oracle_bag"] = torch.cat([_bag(ptr, vocab), _bag(pte, vocab)])
+    events = {lab: i for i, lab in enumerate(sorted(set(vocab) & EVENT_LABELS))}
+    features["oracle_event_bag"] = torch.cat([_bag(ptr, events), _bag(pte, events)])
     collapse: dict[str, float] = {}
     for k in ("finsta_dsg", "finsta_tsg", "finsta_hsg"):
         collapse[f"{k}_cos"], collapse[f"{k}_common"] = collapse_stats(feats_te[k])
@@ -270,7 +277,9 @@ def run_diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
     chance = {t: 1.0 / (int(ytr[t].max()) + 1) for t in PROBE_TARGETS}
     majority = {t: float((yte[t] == torch.mode(ytr[t]).values).float().mean()) for t in PROBE_TARGETS}
     ratio = {t: probe["finsta_dsg"][t] / max(probe["oracle_bag"][t], 1e-9) for t in PROBE_TARGETS}
-    return {"probe": probe, "probe_ratio_teacher_vs_oracle": ratio, "align": align, "collapse": collapse,
+    ratio_dyn = {t: probe["finsta_dynamic"][t] / max(probe["oracle_event_bag"][t], 1e-9) for t in PROBE_TARGETS}
+    return {"probe": probe, "probe_ratio_teacher_vs_oracle": ratio, "probe_ratio_dynamic_vs_events": ratio_dyn,
+            "trs_dsg_rows": fcfg.trs_dsg_rows, "align": align, "collapse": collapse,
             "chance": chance, "majority": majority, "train_log": logs, "dynamic_derived": derived,
             "seconds": time.time() - t0, "config": {**cfg.__dict__, "finsta_config": fcfg.to_dict()}}
 
@@ -285,6 +294,10 @@ def format_report(res: dict[str, Any]) -> str:
     lines.append(f"{'majority':14s}" + "".join(f"{res['majority'][t]:11.3f}" for t in PROBE_TARGETS))
     lines.append("teacher (finsta_dsg) / oracle_bag: " + ", ".join(
         f"{t} {v:.2f}" for t, v in res["probe_ratio_teacher_vs_oracle"].items()))
+    if "probe_ratio_dynamic_vs_events" in res:
+        lines.append("dynamic rows (finsta_dynamic) / oracle_event_bag: " + ", ".join(
+            f"{t} {v:.2f}" for t, v in res["probe_ratio_dynamic_vs_events"].items())
+            + f"  [TRS video teacher rows: {res.get('trs_dsg_rows', 'readout')}]")
     a = res["align"]
     lines.append("clean alignment on held-out graphs (ties = misses): "
                  f"object {a['align_obj']:.3f} (chance {a['align_obj_chance']:.3f}); "

@@ -21,9 +21,9 @@ the average of both (``both``), on the within-clip deviations of both sides (``t
 per-frame rows minus their mean over the clip's frames, so what a still frame shows, constant over the clip,
 carries no reward; only what changes over time does), or the average of the clip and temporal terms
 (``split``: the clip mean and the deviations from it distilled separately, so the temporal part is not
-dwarfed by the appearance shared by a clip's frames). A host without an encoder drops that term. A host cross-modal output
-with no frame axis (``[B, d]``) is matched to the mean of the sample's HSG readouts (TSG frame 0 and
-keyframes 1..T).
+dwarfed by the appearance shared by a clip's frames). A host without an encoder drops that term. A host
+cross-modal output with no frame axis (``[B, d]``) is matched to the mean of the sample's HSG readouts (TSG
+frame 0 and keyframes 1..T).
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from finsta_core.graphs.batch import collate_graphs
+from finsta_core.graphs.types import NodeType
 from finsta_core.interface import EncoderOutput, HostOutputs
 from finsta_core.objectives.trs import dynamic_mask, dynamic_rows, trs_loss
-from finsta_core.graphs.types import NodeType
 from tasks.synthetic import SynthConfig, build_split
 
 
