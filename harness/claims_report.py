@@ -287,10 +287,12 @@ def render_report(frame: pd.DataFrame, sw: dict[str, Any], out_md: str | Path,
           ""]
     gate = next((c for c in claims if c.key == "P"), None)
     if gate is not None:
+        passing = [t.label.split(":")[0] for t in gate.tests if t.verdict == "supported"]
         md += ["## Can this benchmark test Finsta?", "",
-               ("Yes, on the task types where the positive control's interval lies above 0: a teacher built from the "
-                "exact scene graphs, distilled through the same TRS channel into the same host, beats the "
-                "step-matched control there." if gate.verdict == "supported" else
+               (f"Yes, on the task types where the positive control's interval lies above 0 "
+                f"({', '.join(passing)}): a teacher built from the exact scene graphs, distilled through the same "
+                "TRS channel into the same host, beats the step-matched control there; elsewhere a null result for "
+                "Finsta says nothing about the method." if gate.verdict == "supported" else
                 "**No.** The positive control (a teacher built from the exact scene graphs, distilled through the "
                 "same TRS channel into the same host) does not beat the step-matched control with its interval "
                 "above 0 on any task type, so a null result for Finsta here says nothing about the method."), ""]

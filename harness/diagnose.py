@@ -40,9 +40,10 @@ from hosts.base import HostBatch
 from hosts.registry import create_host
 from tasks.registry import create_task
 from tasks.synthetic.oracle import EVENT_LABELS
-from tasks.synthetic.vocab import PREDICATE_LABELS
+from tasks.synthetic.vocab import CATEGORIES, COLOUR_NAMES, PREDICATE_LABELS
 
-PROBE_TARGETS = ("action", "predicate", "manner")
+ACTION_TARGETS = ("action", "predicate", "manner")  # what the teacher should carry (ratios against the oracles)
+PROBE_TARGETS = (*ACTION_TARGETS, "actor_shape", "actor_colour")  # + appearance of the event's actor
 _MANNERS = ("quickly", "slowly", "abruptly", "gradually")
 
 
@@ -100,12 +101,17 @@ def _event_truth(graphs: list[Any], batch: GraphBatch) -> Tensor:
 
 
 def _labels(samples: list[Any]) -> dict[str, Tensor]:
-    """Probe targets of ``synth_action`` samples from their class names (``move left quickly``)."""
+    """Probe targets of ``synth_action`` samples: from their class names (``move left quickly``) the action,
+    predicate and manner; from the renderer's object list the shape and colour of the event's actor (what a
+    still frame shows: how much *appearance* a feature carries next to the action)."""
     action = torch.tensor([int(s.label) for s in samples])
     names = [str(s.extra["class_name"]) for s in samples]
     pred = torch.tensor([PREDICATE_LABELS.index(n.rsplit(" ", 1)[0]) for n in names])
     manner = torch.tensor([_MANNERS.index(n.rsplit(" ", 1)[1]) for n in names])
-    return {"action": action, "predicate": pred, "manner": manner}
+    actors = [s.extra["objects"][s.extra["events"][0]["actor"]] for s in samples]
+    shape = torch.tensor([CATEGORIES.index(a[0]) for a in actors])
+    colour = torch.tensor([COLOUR_NAMES.index(a[1]) for a in actors])
+    return {"action": action, "predicate": pred, "manner": manner, "actor_shape": shape, "actor_colour": colour}
 
 
 def _bag(samples: list[Any], vocab: dict[str, int]) -> Tensor:
@@ -276,8 +282,8 @@ def run_diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
     probe = _probe_all(features, ytr, yte, len(ptr))
     chance = {t: 1.0 / (int(ytr[t].max()) + 1) for t in PROBE_TARGETS}
     majority = {t: float((yte[t] == torch.mode(ytr[t]).values).float().mean()) for t in PROBE_TARGETS}
-    ratio = {t: probe["finsta_dsg"][t] / max(probe["oracle_bag"][t], 1e-9) for t in PROBE_TARGETS}
-    ratio_dyn = {t: probe["finsta_dynamic"][t] / max(probe["oracle_event_bag"][t], 1e-9) for t in PROBE_TARGETS}
+    ratio = {t: probe["finsta_dsg"][t] / max(probe["oracle_bag"][t], 1e-9) for t in ACTION_TARGETS}
+    ratio_dyn = {t: probe["finsta_dynamic"][t] / max(probe["oracle_event_bag"][t], 1e-9) for t in ACTION_TARGETS}
     return {"probe": probe, "probe_ratio_teacher_vs_oracle": ratio, "probe_ratio_dynamic_vs_events": ratio_dyn,
             "trs_dsg_rows": fcfg.trs_dsg_rows, "align": align, "collapse": collapse,
             "chance": chance, "majority": majority, "train_log": logs, "dynamic_derived": derived,
@@ -286,12 +292,12 @@ def run_diagnose(cfg: DiagnoseConfig) -> dict[str, Any]:
 
 def format_report(res: dict[str, Any]) -> str:
     """Human-readable tables of :func:`run_diagnose`'s result."""
-    lines = ["linear probes on synth_action (test accuracy)", f"{'features':14s}" + "".join(
-        f"{t:>11s}" for t in PROBE_TARGETS)]
+    lines = ["linear probes on synth_action (test accuracy)", f"{'features':17s}" + "".join(
+        f"{t:>13s}" for t in PROBE_TARGETS)]
     for name, accs in res["probe"].items():
-        lines.append(f"{name:14s}" + "".join(f"{accs[t]:11.3f}" for t in PROBE_TARGETS))
-    lines.append(f"{'chance':14s}" + "".join(f"{res['chance'][t]:11.3f}" for t in PROBE_TARGETS))
-    lines.append(f"{'majority':14s}" + "".join(f"{res['majority'][t]:11.3f}" for t in PROBE_TARGETS))
+        lines.append(f"{name:17s}" + "".join(f"{accs[t]:13.3f}" for t in PROBE_TARGETS))
+    lines.append(f"{'chance':17s}" + "".join(f"{res['chance'][t]:13.3f}" for t in PROBE_TARGETS))
+    lines.append(f"{'majority':17s}" + "".join(f"{res['majority'][t]:13.3f}" for t in PROBE_TARGETS))
     lines.append("teacher (finsta_dsg) / oracle_bag: " + ", ".join(
         f"{t} {v:.2f}" for t, v in res["probe_ratio_teacher_vs_oracle"].items()))
     if "probe_ratio_dynamic_vs_events" in res:
@@ -312,4 +318,4 @@ def format_report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DiagnoseConfig", "PROBE_TARGETS", "format_report", "run_diagnose"]
+__all__ = ["ACTION_TARGETS", "DiagnoseConfig", "PROBE_TARGETS", "format_report", "run_diagnose"]

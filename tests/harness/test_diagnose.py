@@ -6,7 +6,7 @@ import pytest
 
 from harness.cli import main
 from harness.commands.diagnose import parse_overrides
-from harness.diagnose import PROBE_TARGETS, DiagnoseConfig, format_report, run_diagnose
+from harness.diagnose import ACTION_TARGETS, PROBE_TARGETS, DiagnoseConfig, format_report, run_diagnose
 from harness.errors import HarnessError
 
 TINY = dict(steps=3, n_corpus=32, n_probe_train=36, n_probe_test=18, batch_size=8)
@@ -16,7 +16,8 @@ def test_run_diagnose_reports_probes_alignment_collapse():
     res = run_diagnose(DiagnoseConfig(**TINY))
     assert set(res["probe"]) == {"finsta_dsg", "finsta_tsg", "finsta_hsg", "finsta_dynamic", "oracle_bag",
                                  "oracle_event_bag"}
-    assert set(res["probe_ratio_dynamic_vs_events"]) == set(PROBE_TARGETS)
+    assert set(res["probe_ratio_dynamic_vs_events"]) == set(ACTION_TARGETS)
+    assert {"actor_shape", "actor_colour"} <= set(res["probe"]["oracle_bag"])
     for accs in res["probe"].values():
         assert set(accs) == set(PROBE_TARGETS) and all(0.0 <= v <= 1.0 for v in accs.values())
     a = res["align"]
