@@ -34,7 +34,8 @@ _CHOICES = {
     "scatter_backend": ("native", "torch_scatter", "auto"),
     "inject_mode": ("add", "norm_gated"), "input_scale": ("paper", "unit"), "region_mode": ("ball", "hub_free"),
     "ptc_tracks": ("pair", "subject"), "trs_proj": ("paper", "linear", "mlp"),
-    "trs_video_level": ("frame", "clip", "both", "temporal", "split"), "trs_dsg_rows": ("readout", "dynamic"),
+    "trs_video_level": ("frame", "clip", "both", "temporal", "split"),
+    "trs_dsg_rows": ("readout", "dynamic", "dynamic_residual"),
 }
 # The literal reading of the paper (the state before the issue-10 repairs): ``FinstaConfig.preset("small_literal")``
 # or ``FinstaConfig.preset("small", **PAPER_LITERAL)``. Every key is a repair switch; docs/paper-notes.md gives the
@@ -128,7 +129,8 @@ class FinstaConfig:
     trs_proj: str = "linear"  # student-side projector: "paper" identity at equal widths else Linear; "linear"; "mlp"
     trs_video_level: str = "frame"  # video / cross TRS on per-frame outputs, clip mean, both, temporal, split
     trs_dsg_rows: str = "readout"  # video / cross TRS teacher per keyframe: the DSG / HSG readout, or "dynamic":
-    #                                the mean DSG / HSG state of the keyframe's instances of the caption's verbs
+    #                                the mean DSG / HSG state of the keyframe's instances of the caption's verbs;
+    #                                "dynamic_residual": those states minus their subject's / object's
     tau_trs: float = 0.1  # temperature of the contrastive distillation ("crd")
     trs_teacher: str = ""  # "" = Finsta's readouts; "module:function" = external teacher (see finsta_core.model)
 

@@ -34,7 +34,7 @@ from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean
 from finsta_core.graphs.types import NodeType
 from finsta_core.objectives.alignment import ptc_anchors
-from finsta_core.objectives.trs import dynamic_rows
+from finsta_core.objectives.trs import dynamic_residual_rows, dynamic_rows
 from harness.jobs.data import iter_batches
 from hosts.base import HostBatch
 from hosts.registry import create_host
@@ -172,7 +172,8 @@ def _encode_all(model: Finsta, samples: list[Any], hs: _HostSide | None, protoco
             feats["finsta_dsg"].append(scatter_mean(readouts["dsg"], pb.dsg.frame_graph, n))
             feats["finsta_tsg"].append(readouts["tsg"])
             feats["finsta_hsg"].append(scatter_mean(readouts["hsg"], pb.dsg.frame_graph, n))
-            feats["finsta_dynamic"].append(scatter_mean(dynamic_rows(pb, nodes["dsg"]), pb.dsg.frame_graph, n))
+            rows = dynamic_residual_rows if model.cfg.trs_dsg_rows == "dynamic_residual" else dynamic_rows
+            feats["finsta_dynamic"].append(scatter_mean(rows(pb, nodes["dsg"]), pb.dsg.frame_graph, n))
             a = alignment_diagnostics(pb, nodes["tsg"], nodes["dsg"], ptc_anchors(model.cfg, pb))
             ea, ec, ne = event_alignment(pb, nodes["tsg"], nodes["dsg"], ptc_anchors(model.cfg, pb),
                                          _event_truth(graphs, pb))

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from finsta_core.graphs.batch import GraphBatch
+from finsta_core.graphs.batch import GraphBatch, relation_ends
 from finsta_core.graphs.scatter import scatter_mean
 from finsta_core.graphs.types import NodeType
 from finsta_core.interface import EncoderOutput, HostOutputs
@@ -105,6 +105,21 @@ def dynamic_rows(batch: GraphBatch, h_d: Tensor) -> Tensor:
     """
     idx = dynamic_mask(batch).nonzero().squeeze(1)
     return scatter_mean(h_d.index_select(0, idx), batch.dsg.frame.index_select(0, idx), batch.dsg.num_frames)
+
+
+def dynamic_residual_rows(batch: GraphBatch, h_d: Tensor) -> Tensor:
+    """``trs_dsg_rows="dynamic_residual"``: like :func:`dynamic_rows`, but each verb node's state minus the mean
+    state of its participants (subject, and object when it has one), so that what message passing brought in
+    from the actor (its shape, colour: what a still frame shows) is removed and the event remains.
+    ``h_d [N_D, d]`` -> ``[F, d]``."""
+    d = batch.dsg
+    idx = dynamic_mask(batch).nonzero().squeeze(1)
+    subj, obj = relation_ends(d.node_type, d.edge_index, d.edge_type, d.num_nodes)
+    s, o = subj.index_select(0, idx), obj.index_select(0, idx)
+    has_s, has_o = (s >= 0).unsqueeze(1).to(h_d.dtype), (o >= 0).unsqueeze(1).to(h_d.dtype)
+    parts = h_d.index_select(0, s.clamp_min(0)) * has_s + h_d.index_select(0, o.clamp_min(0)) * has_o
+    ends = parts / (has_s + has_o).clamp_min(1.0)
+    return scatter_mean(h_d.index_select(0, idx) - ends, d.frame.index_select(0, idx), d.num_frames)
 
 
 def keyframe_for_host_frames(batch: GraphBatch, out: EncoderOutput) -> Tensor:

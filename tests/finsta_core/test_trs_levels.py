@@ -71,3 +71,27 @@ def test_dynamic_rows_pool_the_dsg_instances_of_dynamic_predicates():
     h2 = h.clone()
     h2[~linked] += 100.0
     assert torch.allclose(dynamic_rows(b, h2), rows)
+
+
+def test_dynamic_residual_rows_remove_the_participants():
+    """A verb node whose state is its subject's state plus an event vector gives the event vector alone."""
+    from finsta_core.graphs.batch import relation_ends
+    from finsta_core.objectives.trs import dynamic_residual_rows
+
+    b = _batch(6)
+    d = b.dsg
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(d.num_nodes, 8, generator=g)
+    event = torch.randn(8, generator=g)
+    subj, obj = relation_ends(d.node_type, d.edge_index, d.edge_type, d.num_nodes)
+    linked = dynamic_mask(b)
+    h2 = h.clone()
+    for i in linked.nonzero().flatten().tolist():
+        ends = [int(j) for j in (subj[i], obj[i]) if j >= 0]
+        assert ends, "every dynamic predicate has a subject"
+        h2[i] = h[ends].mean(0) + event
+    rows = dynamic_residual_rows(b, h2)
+    has = torch.zeros(d.num_frames, dtype=torch.bool)
+    has[d.frame[linked]] = True
+    assert torch.allclose(rows[has], event.expand(int(has.sum()), 8), atol=1e-5)
+    assert torch.equal(rows[~has], torch.zeros(int((~has).sum()), 8))
