@@ -35,7 +35,7 @@ _CHOICES = {
     "inject_mode": ("add", "norm_gated"), "input_scale": ("paper", "unit"), "region_mode": ("ball", "hub_free"),
     "ptc_tracks": ("pair", "subject"), "trs_proj": ("paper", "linear", "mlp"),
     "trs_video_level": ("frame", "clip", "both", "temporal", "split"),
-    "trs_dsg_rows": ("readout", "dynamic", "dynamic_residual"),
+    "trs_dsg_rows": ("readout", "dynamic", "dynamic_residual", "dynamic_orth"),
 }
 # The literal reading of the paper (the state before the issue-10 repairs): ``FinstaConfig.preset("small_literal")``
 # or ``FinstaConfig.preset("small", **PAPER_LITERAL)``. Every key is a repair switch; docs/paper-notes.md gives the
@@ -130,7 +130,9 @@ class FinstaConfig:
     trs_video_level: str = "frame"  # video / cross TRS on per-frame outputs, clip mean, both, temporal, split
     trs_dsg_rows: str = "readout"  # video / cross TRS teacher per keyframe: the DSG / HSG readout, or "dynamic":
     #                                the mean DSG / HSG state of the keyframe's instances of the caption's verbs;
-    #                                "dynamic_residual": those states minus their subject's / object's
+    #                                "dynamic_residual": those states minus their subject's / object's;
+    #                                "dynamic_orth": with the batch's top object-state directions projected out
+    trs_orth_rank: int = 16  # directions "dynamic_orth" removes
     tau_trs: float = 0.1  # temperature of the contrastive distillation ("crd")
     trs_teacher: str = ""  # "" = Finsta's readouts; "module:function" = external teacher (see finsta_core.model)
 

@@ -40,7 +40,7 @@ from finsta_core.nn.graph import CLS_NODE, NUM_ENC_EDGE_TYPES, NUM_ENC_NODE_TYPE
 from finsta_core.objectives.alignment import osc_loss, ptc_anchors, ptc_loss
 from finsta_core.objectives.contrast import symmetric_nce
 from finsta_core.objectives.inject import nearest_host_frame, pool_patches, pool_text
-from finsta_core.objectives.trs import dynamic_residual_rows, dynamic_rows, make_projector, trs_loss
+from finsta_core.objectives.trs import make_projector, teacher_rows, trs_loss
 
 ENCODERS = ("text", "video", "cross")
 
@@ -300,9 +300,9 @@ class Finsta(nn.Module):
                                  f"{sorted(self.host_widths)} given to Finsta")
             teacher = readouts
             if c.trs_dsg_rows != "readout":
-                rows = dynamic_rows if c.trs_dsg_rows == "dynamic" else dynamic_residual_rows
-                teacher = {**readouts, "dsg": rows(b, nodes["dsg"]),
-                           "hsg": rows(b, nodes["hsg"][b.tsg.num_nodes:])}  # HSG states of the DSG nodes
+                teacher = {**readouts, "dsg": teacher_rows(c.trs_dsg_rows, b, nodes["dsg"], c.trs_orth_rank),
+                           "hsg": teacher_rows(c.trs_dsg_rows, b, nodes["hsg"][b.tsg.num_nodes:],
+                                               c.trs_orth_rank)}  # HSG states of the DSG nodes
             teacher = self.teacher_features(b, teacher)
             # Eq 41
             losses["trs"], td = trs_loss(host, teacher, b, self.trs_proj, c.trs_lambda(task_family), c.trs_distance,

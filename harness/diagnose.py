@@ -34,7 +34,7 @@ from finsta_core.graphs.batch import GraphBatch
 from finsta_core.graphs.scatter import scatter_mean
 from finsta_core.graphs.types import NodeType
 from finsta_core.objectives.alignment import ptc_anchors
-from finsta_core.objectives.trs import dynamic_residual_rows, dynamic_rows
+from finsta_core.objectives.trs import teacher_rows
 from harness.jobs.data import iter_batches
 from hosts.base import HostBatch
 from hosts.registry import create_host
@@ -59,6 +59,7 @@ class DiagnoseConfig:
     batch_size: int = 16
     lr: float = 1e-3
     host_lr: float = 1e-3
+    stage2_teacher_lr: float | None = None  # Finsta's lr in stage 2 except the TRS projector (None: lr; 0: frozen)
     host: str = ""
     host_checkpoint: str = ""
     n_corpus: int = 400
@@ -172,8 +173,9 @@ def _encode_all(model: Finsta, samples: list[Any], hs: _HostSide | None, protoco
             feats["finsta_dsg"].append(scatter_mean(readouts["dsg"], pb.dsg.frame_graph, n))
             feats["finsta_tsg"].append(readouts["tsg"])
             feats["finsta_hsg"].append(scatter_mean(readouts["hsg"], pb.dsg.frame_graph, n))
-            rows = dynamic_residual_rows if model.cfg.trs_dsg_rows == "dynamic_residual" else dynamic_rows
-            feats["finsta_dynamic"].append(scatter_mean(rows(pb, nodes["dsg"]), pb.dsg.frame_graph, n))
+            kind = model.cfg.trs_dsg_rows if model.cfg.trs_dsg_rows != "readout" else "dynamic"
+            rows = teacher_rows(kind, pb, nodes["dsg"], model.cfg.trs_orth_rank)
+            feats["finsta_dynamic"].append(scatter_mean(rows, pb.dsg.frame_graph, n))
             a = alignment_diagnostics(pb, nodes["tsg"], nodes["dsg"], ptc_anchors(model.cfg, pb))
             ea, ec, ne = event_alignment(pb, nodes["tsg"], nodes["dsg"], ptc_anchors(model.cfg, pb),
                                          _event_truth(graphs, pb))
@@ -188,7 +190,12 @@ def _encode_all(model: Finsta, samples: list[Any], hs: _HostSide | None, protoco
 def _train(model: Finsta, cfg: DiagnoseConfig, fcfg: FinstaConfig, corpus: list[Any], protocol: Any,
            hs: _HostSide | None, stage: int, steps: int, trs: bool = True) -> list[dict[str, float]]:
     """``steps`` optimizer steps of ``stage`` on the corpus; returns the logged dicts (every 10th step)."""
-    params = [{"params": list(model.parameters()), "lr": cfg.lr}]
+    if stage == 2 and cfg.stage2_teacher_lr is not None:  # the teacher's own lr; the student projector keeps lr
+        proj = {id(p) for p in model.trs_proj.parameters()}
+        params = [{"params": list(model.trs_proj.parameters()), "lr": cfg.lr},
+                  {"params": [p for p in model.parameters() if id(p) not in proj], "lr": cfg.stage2_teacher_lr}]
+    else:
+        params = [{"params": list(model.parameters()), "lr": cfg.lr}]
     if stage == 2 and hs is not None:
         hs.host.train()
         params.append({"params": [p for p in hs.host.parameters() if p.requires_grad], "lr": cfg.host_lr})

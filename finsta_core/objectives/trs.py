@@ -122,6 +122,31 @@ def dynamic_residual_rows(batch: GraphBatch, h_d: Tensor) -> Tensor:
     return scatter_mean(h_d.index_select(0, idx) - ends, d.frame.index_select(0, idx), d.num_frames)
 
 
+def dynamic_orth_rows(batch: GraphBatch, h_d: Tensor, rank: int = 16) -> Tensor:
+    """``trs_dsg_rows="dynamic_orth"``: :func:`dynamic_rows` with the ``rank`` principal directions of the
+    batch's DSG *object* states projected out, so what the objects look like (shape, colour, size: what a still
+    frame shows) leaves the target and the event part remains. ``h_d [N_D, d]`` -> ``[F, d]``."""
+    rows = dynamic_rows(batch, h_d)
+    objs = h_d[batch.dsg.node_type == NodeType.OBJECT]
+    if objs.shape[0] < 2 or rank < 1:
+        return rows
+    with torch.no_grad():
+        _, _, vh = torch.linalg.svd(objs - objs.mean(0, keepdim=True), full_matrices=False)
+        basis = vh[: min(rank, vh.shape[0])]  # [k, d] appearance subspace of this batch
+    return rows - (rows @ basis.t()) @ basis
+
+
+def teacher_rows(kind: str, batch: GraphBatch, h_d: Tensor, rank: int = 16) -> Tensor:
+    """The per-keyframe TRS teacher rows of ``FinstaConfig.trs_dsg_rows`` other than ``readout``."""
+    if kind == "dynamic":
+        return dynamic_rows(batch, h_d)
+    if kind == "dynamic_residual":
+        return dynamic_residual_rows(batch, h_d)
+    if kind == "dynamic_orth":
+        return dynamic_orth_rows(batch, h_d, rank)
+    raise ValueError(f"unknown trs_dsg_rows {kind!r}")
+
+
 def keyframe_for_host_frames(batch: GraphBatch, out: EncoderOutput) -> Tensor:
     """Global keyframe id ``[B, T_host]`` nearest to each host frame."""
     d = batch.dsg

@@ -45,6 +45,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     finsta.update(parse_overrides(args.overrides))
     cfg = DiagnoseConfig(finsta=finsta, preset=args.preset, steps=args.steps, stage2_steps=args.stage2_steps,
                          batch_size=args.batch_size, lr=args.lr, host_lr=args.host_lr, host=args.host,
+                         stage2_teacher_lr=args.stage2_teacher_lr,
                          host_checkpoint=args.host_checkpoint, n_corpus=args.n_corpus, n_probe_train=args.n_train,
                          n_probe_test=args.n_test, seed=args.seed, threads=args.threads)
     if cfg.stage2_steps and not cfg.host:
@@ -72,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--host-lr", type=float, default=1e-3)
+    p.add_argument("--stage2-teacher-lr", type=float, default=None,
+                   help="Finsta's lr in stage 2 except the TRS projector (default: --lr; 0 = a fixed teacher)")
     p.add_argument("--host", default="", help="host name (e.g. tiny); empty: Finsta alone")
     p.add_argument("--host-checkpoint", default="", help="host weights (empty: random init)")
     p.add_argument("--n-corpus", type=int, default=400, help="synth_pairs post-training pairs")

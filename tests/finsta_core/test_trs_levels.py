@@ -95,3 +95,19 @@ def test_dynamic_residual_rows_remove_the_participants():
     has[d.frame[linked]] = True
     assert torch.allclose(rows[has], event.expand(int(has.sum()), 8), atol=1e-5)
     assert torch.equal(rows[~has], torch.zeros(int((~has).sum()), 8))
+
+
+def test_dynamic_orth_rows_are_orthogonal_to_the_object_subspace():
+    from finsta_core.objectives.trs import dynamic_orth_rows, teacher_rows
+
+    b = _batch(6)
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(b.dsg.num_nodes, 32, generator=g)
+    rows = dynamic_orth_rows(b, h, rank=4)
+    objs = h[b.dsg.node_type == NodeType.OBJECT]
+    _, _, vh = torch.linalg.svd(objs - objs.mean(0), full_matrices=False)
+    assert torch.allclose(rows @ vh[:4].t(), torch.zeros(rows.shape[0], 4), atol=1e-4)
+    plain = dynamic_rows(b, h)
+    assert torch.allclose(rows, plain - (plain @ vh[:4].t()) @ vh[:4], atol=1e-5)
+    assert torch.equal(teacher_rows("dynamic", b, h), plain)
+    assert torch.equal(dynamic_orth_rows(b, h, rank=0), plain)
