@@ -148,6 +148,10 @@ def posttrain(ctx: JobContext, host: Host, task: Task) -> JobOutput:
         s = pt[key]
         model.stage = stage
         groups = [{"params": list(finsta.parameters()), "lr": float(s["lr"])}]
+        if stage == 2 and s.get("teacher_lr") is not None:  # the teacher's own lr; the TRS projector keeps lr
+            proj = {id(p) for p in finsta.trs_proj.parameters()}
+            groups = [{"params": list(finsta.trs_proj.parameters()), "lr": float(s["lr"])},
+                      {"params": [p for p in finsta.parameters() if id(p) not in proj], "lr": float(s["teacher_lr"])}]
         if stage == 2 and host_params(host):
             groups.append({"params": host_params(host), "lr": float(s["host_lr"])})
         train_loop(ctx, f"posttrain_{key}", model, groups, samples, data_task.protocol, preprocess,

@@ -284,3 +284,29 @@ def test_validate_refuses_an_empty_checkpoint_and_accepts_random_init(tmp_path, 
     assert main(["validate", "--host", "fake_host", "--task", "fake_mc", *SMALL, "host.init=random",
                  f"host.checkpoint={empty}"]) == 2
     assert "contradict" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("teacher_lr", [None, 0.0])
+def test_posttrain_stage2_teacher_lr(store, monkeypatch, teacher_lr):
+    """``posttrain.stage2.teacher_lr``: Finsta's own parameters get that lr in stage 2 (0 = a fixed stage-1
+    teacher) while the TRS projector keeps ``lr``; null = one group (joint training)."""
+    import harness.jobs.posttrain as pt
+
+    seen: list[tuple[str, list[tuple[float, int]]]] = []
+    real = pt.train_loop
+
+    def spy(ctx, name, model, groups, *args, **kwargs):
+        seen.append((name, [(g["lr"], sum(p.numel() for p in g["params"])) for g in groups]))
+        return real(ctx, name, model, groups, *args, **kwargs)
+
+    monkeypatch.setattr(pt, "train_loop", spy)
+    over = [*SMALL, "posttrain.then=none", f"posttrain.stage2.teacher_lr={'null' if teacher_lr is None else 0.0}"]
+    runs = plan_runs("fake_host", "fake_action", "posttrain", seeds=[1], overrides=over, store_root=store)
+    (res,) = submit(runs, "inline")
+    assert res.state == "finished", res.error
+    stage2 = dict(seen)["posttrain_stage2"]
+    if teacher_lr is None:
+        assert len(stage2) == 2  # Finsta, host
+    else:
+        (lr_proj, n_proj), (lr_teacher, n_teacher) = stage2[:2]
+        assert lr_teacher == 0.0 and lr_proj > 0 and 0 < n_proj < n_teacher
