@@ -122,6 +122,15 @@ class Finsta(nn.Module):
         self.trs_proj = nn.ModuleDict({k: make_projector(cfg.trs_proj, w[1], d) for k, w in self.host_widths.items()})
         self._teacher: TeacherFn | None = resolve_teacher(cfg.trs_teacher) if cfg.trs_teacher else None
 
+    def param_groups(self, lr: float, teacher_lr: float | None = None) -> list[dict[str, Any]]:
+        """Optimizer groups: every parameter at ``lr``; with ``teacher_lr`` the TRS projector (the student
+        side) keeps ``lr`` and the rest of Finsta (the teacher) gets ``teacher_lr`` (0 = a fixed teacher)."""
+        if teacher_lr is None:
+            return [{"params": list(self.parameters()), "lr": lr}]
+        proj = {id(p) for p in self.trs_proj.parameters()}
+        return [{"params": list(self.trs_proj.parameters()), "lr": lr},
+                {"params": [p for p in self.parameters() if id(p) not in proj], "lr": teacher_lr}]
+
     def set_teacher(self, fn: TeacherFn | None) -> None:
         """Replace the TRS teacher by ``fn(batch, readouts, cfg) -> readouts`` (None: Finsta's own readouts)."""
         self._teacher = fn

@@ -190,12 +190,7 @@ def _encode_all(model: Finsta, samples: list[Any], hs: _HostSide | None, protoco
 def _train(model: Finsta, cfg: DiagnoseConfig, fcfg: FinstaConfig, corpus: list[Any], protocol: Any,
            hs: _HostSide | None, stage: int, steps: int, trs: bool = True) -> list[dict[str, float]]:
     """``steps`` optimizer steps of ``stage`` on the corpus; returns the logged dicts (every 10th step)."""
-    if stage == 2 and cfg.stage2_teacher_lr is not None:  # the teacher's own lr; the student projector keeps lr
-        proj = {id(p) for p in model.trs_proj.parameters()}
-        params = [{"params": list(model.trs_proj.parameters()), "lr": cfg.lr},
-                  {"params": [p for p in model.parameters() if id(p) not in proj], "lr": cfg.stage2_teacher_lr}]
-    else:
-        params = [{"params": list(model.parameters()), "lr": cfg.lr}]
+    params = model.param_groups(cfg.lr, cfg.stage2_teacher_lr if stage == 2 else None)
     if stage == 2 and hs is not None:
         hs.host.train()
         params.append({"params": [p for p in hs.host.parameters() if p.requires_grad], "lr": cfg.host_lr})

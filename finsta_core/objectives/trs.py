@@ -84,13 +84,17 @@ def distill(student: Tensor, teacher: Tensor, kind: str, key: Tensor | None = No
 def dynamic_mask(batch: GraphBatch) -> Tensor:
     """``[N_D]`` bool: DSG relation nodes whose label is the label of a *dynamic* (verb-headed,
     ``tsg.dynamic``) TSG predicate of the same sample, e.g. the DSG event node ``move left`` of a clip captioned
-    "the red square moves left" (after lemmatisation both graphs carry the predicate label)."""
+    "the red square moves left" (after lemmatisation both graphs carry the predicate label). Cached in
+    ``batch.cache`` (the DSG and HSG rows of one step share it)."""
+    if "dynamic_mask" in batch.cache:
+        return batch.cache["dynamic_mask"]
     t, d = batch.tsg, batch.dsg
     dyn_t = ((t.node_type == NodeType.RELATION) & t.dynamic).tolist()
     wanted = {(g, lab) for lab, g, ok in zip(t.labels, t.graph.tolist(), dyn_t) if ok}
     rel = (d.node_type == NodeType.RELATION).tolist()
     mask = [r and (g, lab) in wanted for lab, g, r in zip(d.labels, d.graph.tolist(), rel)]
-    return torch.tensor(mask, dtype=torch.bool, device=d.node_type.device)
+    batch.cache["dynamic_mask"] = torch.tensor(mask, dtype=torch.bool, device=d.node_type.device)
+    return batch.cache["dynamic_mask"]
 
 
 def dynamic_rows(batch: GraphBatch, h_d: Tensor) -> Tensor:

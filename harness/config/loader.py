@@ -232,6 +232,8 @@ for _stage in ("stage1", "stage2"):
         f"posttrain.{_stage}.warmup_epochs": (0, False, math.inf, False, f"post-training {_stage} warm-up epochs"),
     })
 RANGES["posttrain.stage2.host_lr"] = (0, False, math.inf, False, "post-training host learning rate (0 = frozen)")
+RANGES["posttrain.stage2.teacher_lr"] = (0, False, math.inf, True,
+                                         "stage-2 Finsta learning rate except the TRS projector (0 = fixed teacher)")
 
 
 # dotted key -> allowed values

@@ -147,11 +147,8 @@ def posttrain(ctx: JobContext, host: Host, task: Task) -> JobOutput:
     for stage, key in ((1, "stage1"), (2, "stage2")):
         s = pt[key]
         model.stage = stage
-        groups = [{"params": list(finsta.parameters()), "lr": float(s["lr"])}]
-        if stage == 2 and s.get("teacher_lr") is not None:  # the teacher's own lr; the TRS projector keeps lr
-            proj = {id(p) for p in finsta.trs_proj.parameters()}
-            groups = [{"params": list(finsta.trs_proj.parameters()), "lr": float(s["lr"])},
-                      {"params": [p for p in finsta.parameters() if id(p) not in proj], "lr": float(s["teacher_lr"])}]
+        teacher_lr = s.get("teacher_lr") if stage == 2 else None  # stage 2: the teacher's own lr (None = lr)
+        groups = finsta.param_groups(float(s["lr"]), None if teacher_lr is None else float(teacher_lr))
         if stage == 2 and host_params(host):
             groups.append({"params": host_params(host), "lr": float(s["host_lr"])})
         train_loop(ctx, f"posttrain_{key}", model, groups, samples, data_task.protocol, preprocess,

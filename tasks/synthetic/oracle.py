@@ -56,21 +56,30 @@ def label_bags(labels: list[str], group: Tensor, num_groups: int) -> Tensor:
     return bag / bag.sum(1, keepdim=True).clamp_min(1.0)
 
 
-def oracle_features(batch: Any, dim: int) -> dict[str, Tensor]:
-    """The oracle rows of a collated :class:`~finsta_core.graphs.batch.GraphBatch` (module docstring)."""
+def oracle_features(batch: Any, dim: int, keep: frozenset[str] | None = None) -> dict[str, Tensor]:
+    """The oracle rows of a collated :class:`~finsta_core.graphs.batch.GraphBatch` (module docstring);
+    ``keep``: only these labels enter the bags (None = every label of the vocabulary)."""
     proj = projection(len(oracle_vocabulary()), dim)
     nf, nb = batch.dsg.num_frames, batch.num_graphs
-    dsg_bag = label_bags(batch.dsg.labels, batch.dsg.frame, nf)
-    tsg_bag = label_bags(batch.tsg.labels, batch.tsg.graph, nb)
+    dsg_labels, tsg_labels = batch.dsg.labels, batch.tsg.labels
+    if keep is not None:  # "" is outside the vocabulary, so label_bags ignores it
+        dsg_labels = [lab if lab in keep else "" for lab in dsg_labels]
+        tsg_labels = [lab if lab in keep else "" for lab in tsg_labels]
+    dsg_bag = label_bags(dsg_labels, batch.dsg.frame, nf)
+    tsg_bag = label_bags(tsg_labels, batch.tsg.graph, nb)
     hsg_bag = dsg_bag + tsg_bag[batch.dsg.frame_graph.cpu()]
     return {"dsg": dsg_bag @ proj, "tsg": tsg_bag @ proj, "hsg_text": tsg_bag @ proj, "hsg": hsg_bag @ proj}
+
+
+def _as_readouts(feats: dict[str, Tensor], readouts: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The oracle rows with the readouts' keys, device and dtype (contract C4)."""
+    return {k: feats[k].to(readouts[k]) for k in readouts if k in feats}
 
 
 def oracle_teacher(batch: Any, readouts: dict[str, Tensor], cfg: Any) -> dict[str, Tensor]:
     """C4 external-teacher hook: ``fn(batch, readouts, cfg) -> {key: rows}`` with the readouts' shapes,
     device and dtype (detached: the oracle has no parameters)."""
-    feats = oracle_features(batch, int(cfg.d_model))
-    return {k: feats[k].to(readouts[k]) for k in readouts if k in feats}
+    return _as_readouts(oracle_features(batch, int(cfg.d_model)), readouts)
 
 
 def oracle_event_features(batch: Any, dim: int) -> dict[str, Tensor]:
@@ -78,16 +87,9 @@ def oracle_event_features(batch: Any, dim: int) -> dict[str, Tensor]:
     (:data:`EVENT_LABELS`: ``move left``, ``jump``, ... active at that keyframe; the TSG bag adds the manner
     adverbs). A keyframe with no active event gets a zero row. Objects, colours, sizes and spatial relations,
     which one still frame shows, are left out, so the target can only be met by encoding motion."""
-    proj = projection(len(oracle_vocabulary()), dim)
-    keep = EVENT_LABELS | MANNER_LABELS
-    nf, nb = batch.dsg.num_frames, batch.num_graphs
-    dsg_bag = label_bags([lab if lab in keep else "" for lab in batch.dsg.labels], batch.dsg.frame, nf)
-    tsg_bag = label_bags([lab if lab in keep else "" for lab in batch.tsg.labels], batch.tsg.graph, nb)
-    hsg_bag = dsg_bag + tsg_bag[batch.dsg.frame_graph.cpu()]
-    return {"dsg": dsg_bag @ proj, "tsg": tsg_bag @ proj, "hsg_text": tsg_bag @ proj, "hsg": hsg_bag @ proj}
+    return oracle_features(batch, dim, EVENT_LABELS | MANNER_LABELS)
 
 
 def oracle_event_teacher(batch: Any, readouts: dict[str, Tensor], cfg: Any) -> dict[str, Tensor]:
     """C4 hook of the event-only oracle (:func:`oracle_event_features`)."""
-    feats = oracle_event_features(batch, int(cfg.d_model))
-    return {k: feats[k].to(readouts[k]) for k in readouts if k in feats}
+    return _as_readouts(oracle_event_features(batch, int(cfg.d_model)), readouts)
